@@ -1,0 +1,298 @@
+"""Datasets of the cross-modal papers, as NumPy arrays with their splits, and stateless batching.
+
+Each loader returns a dict of splits ('train', 'tune', 'test'); a split is a dict with the views
+('x1', 'x2', ... in view order, float32) and 'labels'. Files are found, in order, at an explicit
+`path`, in the folder named by the `CROSSJAX_DATA` environment variable, or in the user cache
+(`$XDG_CACHE_HOME/crossjax`, default `~/.cache/crossjax`). Where none holds a file, the public
+original is downloaded into the cache and its content checksum checked; offline, that ends in an
+error that says where to put the file. Arrays are read with `allow_pickle=False`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pathlib
+import tempfile
+import urllib.request
+import zipfile
+from typing import Callable, Mapping
+
+import numpy as np
+
+Split = dict[str, np.ndarray]
+
+MFEAT_VIEWS = ('fou', 'fac', 'kar', 'pix', 'zer', 'mor')
+
+
+def _content_sha256(arrays: Mapping[str, np.ndarray], keys) -> str:
+  digest = hashlib.sha256()
+  for key in keys:
+    digest.update(np.ascontiguousarray(arrays[key]).tobytes())
+  return digest.hexdigest()
+
+
+def _read_mnist_original(raw: bytes) -> dict[str, np.ndarray]:
+  with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
+    return {key: archive[key] for key in archive.files}
+
+
+def _read_mfeat_original(raw: bytes) -> dict[str, np.ndarray]:
+  """Parses the UCI zip: six whitespace-separated text files, 200 rows per digit in order."""
+  arrays = {}
+  with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+    names = {pathlib.PurePosixPath(name).name: name for name in archive.namelist()}
+    for view in MFEAT_VIEWS:
+      with archive.open(names[f'mfeat-{view}']) as text:
+        arrays[view] = np.loadtxt(text, dtype=np.float64)
+  arrays['labels'] = np.repeat(np.arange(10, dtype=np.int64), 200)
+  return arrays
+
+
+# sha256 is of the arrays' bytes in `keys` order (the content, not the file, whose compression
+# may differ between copies).
+_SOURCES = {
+    'mnist.npz': dict(
+        url='https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz',
+        keys=('x_train', 'y_train', 'x_test', 'y_test'),
+        sha256='06b0d1f124c4e5fa796686ade41a9b778edacc8622f2195a352ef479ad44fc16',
+        read=_read_mnist_original),
+    'mfeat.npz': dict(
+        url='https://archive.ics.uci.edu/static/public/72/multiple+features.zip',
+        keys=MFEAT_VIEWS + ('labels',),
+        sha256='cbe454896d308173df8e4f237b1c7fbc83b5ec55d486ff960ab9626ef83521dc',
+        read=_read_mfeat_original),
+}
+
+
+def cache_dir() -> pathlib.Path:
+  root = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
+  return pathlib.Path(root) / 'crossjax'
+
+
+def _load_npz(path: pathlib.Path) -> dict[str, np.ndarray]:
+  with np.load(path, allow_pickle=False) as archive:
+    return {key: archive[key] for key in archive.files}
+
+
+def _download(name: str, target: pathlib.Path,
+              fetch: Callable[[str], bytes]) -> dict[str, np.ndarray]:
+  source = _SOURCES[name]
+  try:
+    raw = fetch(source['url'])
+  except OSError as error:
+    raise FileNotFoundError(
+        f'{name} is not on this machine and could not be downloaded from {source["url"]} '
+        f'({error}). Put the file in the folder named by $CROSSJAX_DATA, or at {target}, or '
+        f'pass its path explicitly.') from error
+  arrays = source['read'](raw)
+  digest = _content_sha256(arrays, source['keys'])
+  if digest != source['sha256']:
+    raise ValueError(f'{source["url"]} has content checksum {digest}, expected '
+                     f'{source["sha256"]}: refusing a corrupted or changed download')
+  target.parent.mkdir(parents=True, exist_ok=True)
+  # Write to a temporary name, then rename: a crash never leaves a half-written cache file.
+  with tempfile.NamedTemporaryFile(dir=target.parent, suffix='.npz', delete=False) as tmp:
+    np.savez_compressed(tmp, **arrays)
+  os.replace(tmp.name, target)
+  return arrays
+
+
+def _fetch_url(url: str) -> bytes:
+  with urllib.request.urlopen(url, timeout=60) as response:
+    return response.read()
+
+
+def load_file(name: str, path: str | os.PathLike | None = None,
+              fetch: Callable[[str], bytes] = _fetch_url) -> dict[str, np.ndarray]:
+  """Loads `name` ('mnist.npz' or 'mfeat.npz') from path, $CROSSJAX_DATA, cache or download.
+
+  `path` may name the file or the folder that holds it.
+  """
+  if name not in _SOURCES:
+    raise ValueError(f'unknown data file {name!r}; known: {sorted(_SOURCES)}')
+  candidates = []
+  if path is not None:
+    path = pathlib.Path(path)
+    candidates.append(path / name if path.is_dir() else path)
+    if not candidates[0].is_file():
+      raise FileNotFoundError(f'{candidates[0]} does not exist')
+  if os.environ.get('CROSSJAX_DATA'):
+    candidates.append(pathlib.Path(os.environ['CROSSJAX_DATA']) / name)
+  candidates.append(cache_dir() / name)
+  for candidate in candidates:
+    if candidate.is_file():
+      arrays = _load_npz(candidate)
+      missing = set(_SOURCES[name]['keys']) - set(arrays)
+      if missing:
+        raise ValueError(f'{candidate} lacks the arrays {sorted(missing)}')
+      return arrays
+  return _download(name, cache_dir() / name, fetch)
+
+
+# ------------------------------------------------------------------------------- splits
+
+
+def _split_permutation(n: int, seed: int) -> np.ndarray:
+  return np.random.default_rng(seed).permutation(n)
+
+
+def _halves(images_NxHxW: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """Left and right halves of images, each flattened to (N, H * W / 2), float32 in [0, 1]."""
+  width = images_NxHxW.shape[2]
+  images = images_NxHxW.astype(np.float32) / np.float32(255 if images_NxHxW.max() > 1 else 1)
+  left = images[:, :, :width // 2].reshape(len(images), -1)
+  right = images[:, :, width // 2:].reshape(len(images), -1)
+  return left, right
+
+
+def mnist_halves(path=None, tune_size: int = 6000, seed: int = 0) -> dict[str, Split]:
+  """MNIST left/right halves (Andrew et al. 2013): 392 + 392 pixels in [0, 1].
+
+  The 60k training images are split into 54k train / 6k tune by a seeded permutation; test is
+  the 10k test set.
+  """
+  arrays = load_file('mnist.npz', path)
+  order = _split_permutation(len(arrays['x_train']), seed)
+  parts = {'train': order[tune_size:], 'tune': order[:tune_size]}
+  splits = {}
+  for name, index in parts.items():
+    x1, x2 = _halves(arrays['x_train'][index])
+    splits[name] = {'x1': x1, 'x2': x2, 'labels': arrays['y_train'][index].astype(np.int64)}
+  x1, x2 = _halves(arrays['x_test'])
+  splits['test'] = {'x1': x1, 'x2': x2, 'labels': arrays['y_test'].astype(np.int64)}
+  return splits
+
+
+def _rotate(images_NxHxW: np.ndarray, angles_rad: np.ndarray) -> np.ndarray:
+  """Rotates each image counter-clockwise (as np.rot90) about its centre; bilinear, zero fill."""
+  from scipy import ndimage  # pylint: disable=import-outside-toplevel
+  n, height, width = images_NxHxW.shape
+  rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing='ij')
+  centre_r, centre_c = (height - 1) / 2, (width - 1) / 2
+  cos, sin = np.cos(angles_rad)[:, None, None], np.sin(angles_rad)[:, None, None]
+  # Output pixel (r, c) samples the input at the inverse rotation of its offset.
+  source_r = centre_r + cos * (rows - centre_r) + sin * (cols - centre_c)
+  source_c = centre_c - sin * (rows - centre_r) + cos * (cols - centre_c)
+  index = np.broadcast_to(np.arange(n)[:, None, None], source_r.shape)
+  coordinates = np.stack([index, source_r, source_c]).astype(np.float32)
+  return ndimage.map_coordinates(images_NxHxW, coordinates, order=1, mode='grid-constant', cval=0.0)
+
+
+def noisy_mnist(path=None, seed: int = 0, sizes=(50000, 10000, 10000)) -> dict[str, Split]:
+  """Noisy MNIST (Wang et al. 2015): two 784-pixel views in [0, 1] of the same class.
+
+  View 1 is the digit rotated by an angle uniform in [-pi/4, pi/4]. View 2 is a different,
+  randomly chosen image of the same class with independent U[0, 1] noise added per pixel and
+  clipped to [0, 1]. Train and tune come from the 60k training images (50k / 10k), test from
+  the 10k test images. Deterministic for a seed.
+  """
+  arrays = load_file('mnist.npz', path)
+  rng = np.random.default_rng(seed)
+  order = rng.permutation(len(arrays['x_train']))
+  n_train, n_tune, n_test = sizes
+  if n_train + n_tune > len(order) or n_test > len(arrays['x_test']):
+    raise ValueError(f'sizes {sizes} exceed MNIST (60000 train, 10000 test)')
+  pools = {'train': (arrays['x_train'], arrays['y_train'], order[:n_train]),
+           'tune': (arrays['x_train'], arrays['y_train'], order[n_train:n_train + n_tune]),
+           'test': (arrays['x_test'], arrays['y_test'], np.arange(n_test))}
+  splits = {}
+  for name, (images, labels, index) in pools.items():
+    images = images[index].astype(np.float32) / 255
+    labels = labels[index].astype(np.int64)
+    angles = rng.uniform(-np.pi / 4, np.pi / 4, size=len(index))
+    view1 = _rotate(images, angles)
+    partner = np.empty(len(index), dtype=np.int64)
+    for digit in np.unique(labels):
+      members = np.flatnonzero(labels == digit)
+      # A random derangement within the class: every example gets a different image.
+      shift = rng.permutation(members)
+      partner[shift] = np.roll(shift, 1)
+    view2 = np.clip(images[partner] + rng.uniform(0, 1, size=images.shape).astype(np.float32),
+                    0, 1)
+    splits[name] = {'x1': view1.reshape(len(index), -1), 'x2': view2.reshape(len(index), -1),
+                    'labels': labels}
+  return splits
+
+
+def mfeat(views=MFEAT_VIEWS, path=None, seed: int = 0,
+          fractions=(0.6, 0.2, 0.2)) -> dict[str, Split]:
+  """UCI Multiple Features (van Breukelen et al. 1998): any subset of the six digit views.
+
+  Views ('fou', 'fac', 'kar', 'pix', 'zer', 'mor') come back as 'x1', 'x2', ... in the order
+  given, float32. Train/tune/test is a seeded split stratified by class.
+  """
+  views = tuple(views)
+  unknown = set(views) - set(MFEAT_VIEWS)
+  if unknown or not views:
+    raise ValueError(f'unknown mfeat views {sorted(unknown)}; choose from {MFEAT_VIEWS}')
+  arrays = load_file('mfeat.npz', path)
+  columns = {f'x{i}': arrays[view].astype(np.float32) for i, view in enumerate(views, start=1)}
+  return _stratified_splits(columns, arrays['labels'].astype(np.int64), seed, fractions)
+
+
+def digits_halves(seed: int = 0, fractions=(0.6, 0.2, 0.2)) -> dict[str, Split]:
+  """scikit-learn's 8x8 digits (1797 images): left 4 vs right 4 columns, 32 features each.
+
+  Pixels are scaled to [0, 1]; train/tune/test is a seeded split stratified by class. Needs no
+  file: the embedded default for the quick start and the tests.
+  """
+  from sklearn.datasets import load_digits  # pylint: disable=import-outside-toplevel
+  digits = load_digits()
+  left, right = _halves(digits.images / 16.0)
+  return _stratified_splits({'x1': left, 'x2': right}, digits.target.astype(np.int64), seed,
+                            fractions)
+
+
+def _stratified_splits(columns: dict[str, np.ndarray], labels: np.ndarray, seed: int,
+                       fractions) -> dict[str, Split]:
+  from sklearn.model_selection import train_test_split  # pylint: disable=import-outside-toplevel
+  if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-9 or min(fractions) <= 0:
+    raise ValueError(f'fractions must be three positive numbers summing to 1, got {fractions}')
+  index = np.arange(len(labels))
+  train, rest = train_test_split(index, train_size=fractions[0], stratify=labels,
+                                 random_state=seed)
+  tune, test = train_test_split(rest, train_size=fractions[1] / (fractions[1] + fractions[2]),
+                                stratify=labels[rest], random_state=seed)
+  return {name: {**{key: value[part] for key, value in columns.items()},
+                 'labels': labels[part]}
+          for name, part in (('train', np.sort(train)), ('tune', np.sort(tune)),
+                             ('test', np.sort(test)))}
+
+
+# ----------------------------------------------------------------------------- batching
+
+
+def batch_indices(seed: int, epoch: int, step: int, num_examples: int,
+                  batch_size: int) -> np.ndarray:
+  """Indices of batch `step` of `epoch`: a pure function of (seed, epoch, step).
+
+  Each epoch is a fresh seeded permutation, cut into num_examples // batch_size full batches
+  (the remainder is dropped, so every step sees the same batch size). A resumed run therefore
+  sees exactly the batches of an unbroken run.
+  """
+  steps = steps_per_epoch(num_examples, batch_size)
+  if not 0 <= step < steps:
+    raise ValueError(f'step {step} out of range: an epoch has {steps} batches')
+  order = np.random.default_rng([seed, epoch]).permutation(num_examples)
+  return order[step * batch_size:(step + 1) * batch_size]
+
+
+def steps_per_epoch(num_examples: int, batch_size: int) -> int:
+  if batch_size < 1 or batch_size > num_examples:
+    raise ValueError(f'batch size {batch_size} must be between 1 and {num_examples}')
+  return num_examples // batch_size
+
+
+def load_dataset(name: str, path=None, seed: int = 0) -> dict[str, Split]:
+  """Loads a dataset by its config name, with the seed of its split."""
+  loaders = {
+      'mnist_halves': lambda: mnist_halves(path, seed=seed),
+      'noisy_mnist': lambda: noisy_mnist(path, seed=seed),
+      'mfeat': lambda: mfeat(path=path, seed=seed),
+      'digits_halves': lambda: digits_halves(seed=seed),
+  }
+  if name not in loaders:
+    raise ValueError(f'unknown dataset {name!r}; known: {sorted(loaders)}')
+  return loaders[name]()

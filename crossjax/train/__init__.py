@@ -1,0 +1,1 @@
+"""Training and fitting entry points used by `experiments/train.py`."""

@@ -1,0 +1,137 @@
+"""Loaders: protocols, splits, determinism, file resolution, checksums and offline errors."""
+
+import io
+import os
+
+import numpy as np
+import pytest
+
+from crossjax import data
+
+
+def test_mnist_halves_protocol(data_dir):
+  splits = data.mnist_halves(data_dir)
+  assert {k: v['x1'].shape for k, v in splits.items()} == {
+      'train': (54000, 392), 'tune': (6000, 392), 'test': (10000, 392)}
+  assert splits['train']['x2'].shape == (54000, 392)
+  raw = np.load(data_dir / 'mnist.npz', allow_pickle=False)
+  image = raw['x_test'][7].astype(np.float32) / 255
+  np.testing.assert_array_equal(splits['test']['x1'][7], image[:, :14].reshape(-1))
+  np.testing.assert_array_equal(splits['test']['x2'][7], image[:, 14:].reshape(-1))
+  # The tune split is a seeded, disjoint part of the training images.
+  again = data.mnist_halves(data_dir)
+  np.testing.assert_array_equal(again['tune']['x1'], splits['tune']['x1'])
+  assert len(np.unique(np.concatenate([splits['train']['labels'], splits['tune']['labels']]))) == 10
+
+
+def test_noisy_mnist_protocol(data_dir):
+  splits = data.noisy_mnist(data_dir, seed=3, sizes=(600, 200, 300))
+  again = data.noisy_mnist(data_dir, seed=3, sizes=(600, 200, 300))
+  other = data.noisy_mnist(data_dir, seed=4, sizes=(600, 200, 300))
+  train = splits['train']
+  assert train['x1'].shape == train['x2'].shape == (600, 784)
+  assert splits['test']['x1'].shape == (300, 784)
+  np.testing.assert_array_equal(train['x2'], again['train']['x2'])
+  assert not np.array_equal(train['x2'], other['train']['x2'])
+  for view in ('x1', 'x2'):
+    assert train[view].dtype == np.float32
+    assert train[view].min() >= 0 and train[view].max() <= 1
+  # View 2 is a noisy version of another image of the same class: its noise-free part is an
+  # MNIST image of that class, different from view 1's digit.
+  raw = np.load(data_dir / 'mnist.npz', allow_pickle=False)
+  images = raw['x_train'].reshape(60000, -1).astype(np.float32) / 255
+  for i in range(10):
+    sources = np.flatnonzero(np.all(train['x2'][i] >= images - 1e-6, axis=1))
+    assert len(sources) >= 1
+    assert train['labels'][i] in raw['y_train'][sources]
+  # View 1 keeps the digit's ink (a rotation by at most 45 degrees stays inside the frame).
+  assert 0.9 < train['x1'].sum(1).mean() / images.sum(1).mean() < 1.05
+
+
+def test_rotation():
+  image = np.random.default_rng(0).uniform(size=(2, 28, 28)).astype(np.float32)
+  np.testing.assert_allclose(data._rotate(image, np.zeros(2)), image, atol=1e-6)
+  quarter = data._rotate(image, np.array([np.pi / 2, -np.pi / 2]))
+  np.testing.assert_allclose(quarter[0], np.rot90(image[0], 1), atol=1e-5)
+  np.testing.assert_allclose(quarter[1], np.rot90(image[1], -1), atol=1e-5)
+
+
+def test_mfeat_views_and_stratified_split(data_dir):
+  splits = data.mfeat(('pix', 'mor'), data_dir, seed=1)
+  assert splits['train']['x1'].shape == (1200, 240)
+  assert splits['train']['x2'].shape == (1200, 6)
+  for part, size in (('train', 120), ('tune', 40), ('test', 40)):
+    np.testing.assert_array_equal(np.bincount(splits[part]['labels']), [size] * 10)
+  raw = np.load(data_dir / 'mfeat.npz', allow_pickle=False)
+  rows = np.concatenate([splits[p]['x2'] for p in ('train', 'tune', 'test')])
+  assert sorted(map(tuple, rows.round(4))) == sorted(map(tuple, raw['mor'].astype(np.float32)
+                                                         .round(4)))
+  with pytest.raises(ValueError, match='unknown mfeat views'):
+    data.mfeat(('pixels',), data_dir)
+
+
+def test_digits_halves():
+  splits = data.digits_halves()
+  assert splits['train']['x1'].shape[1] == splits['train']['x2'].shape[1] == 32
+  assert sum(len(s['labels']) for s in splits.values()) == 1797
+  assert max(s['x1'].max() for s in splits.values()) == 1.0
+
+
+def test_file_resolution_order(tmp_path, monkeypatch, data_dir):
+  monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+  monkeypatch.delenv('CROSSJAX_DATA', raising=False)
+  never = lambda url: pytest.fail(f'tried to download {url}')
+  # An explicit path (file or folder) wins.
+  assert 'fou' in data.load_file('mfeat.npz', data_dir, fetch=never)
+  assert 'fou' in data.load_file('mfeat.npz', data_dir / 'mfeat.npz', fetch=never)
+  with pytest.raises(FileNotFoundError, match='does not exist'):
+    data.load_file('mfeat.npz', tmp_path / 'nothing.npz', fetch=never)
+  # Then $CROSSJAX_DATA.
+  monkeypatch.setenv('CROSSJAX_DATA', str(data_dir))
+  assert 'fou' in data.load_file('mfeat.npz', fetch=never)
+  # Then the cache.
+  monkeypatch.setenv('CROSSJAX_DATA', str(tmp_path / 'empty'))
+  (tmp_path / 'cache' / 'crossjax').mkdir(parents=True)
+  os.symlink(data_dir / 'mfeat.npz', tmp_path / 'cache' / 'crossjax' / 'mfeat.npz')
+  assert 'fou' in data.load_file('mfeat.npz', fetch=never)
+
+
+def test_download_checks_content_and_offline_error(tmp_path, monkeypatch, data_dir):
+  monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
+  monkeypatch.delenv('CROSSJAX_DATA', raising=False)
+
+  def offline(url):
+    raise OSError('Network is unreachable')
+
+  with pytest.raises(FileNotFoundError, match=r'CROSSJAX_DATA.*crossjax/mnist\.npz'):
+    data.load_file('mnist.npz', fetch=offline)
+  original = (data_dir / 'mnist.npz').read_bytes()
+  arrays = data.load_file('mnist.npz', fetch=lambda url: original)
+  assert arrays['x_train'].shape == (60000, 28, 28)
+  assert (tmp_path / 'crossjax' / 'mnist.npz').is_file()  # cached for next time
+  with np.load(data_dir / 'mnist.npz') as archive:
+    tampered = {k: archive[k].copy() for k in archive.files}
+  tampered['y_test'][0] += 1
+  buffer = io.BytesIO()
+  np.savez(buffer, **tampered)
+  (tmp_path / 'crossjax' / 'mnist.npz').unlink()
+  with pytest.raises(ValueError, match='content checksum'):
+    data.load_file('mnist.npz', fetch=lambda url: buffer.getvalue())
+
+
+def test_pickled_files_are_refused(tmp_path):
+  np.savez(tmp_path / 'mfeat.npz', fou=np.array([{'a': 1}], dtype=object))
+  with pytest.raises(ValueError, match='allow_pickle'):
+    data.load_file('mfeat.npz', tmp_path)
+
+
+def test_batch_indices_are_a_pure_function_of_seed_epoch_step():
+  first = [data.batch_indices(7, 2, step, 103, 10) for step in range(10)]
+  again = [data.batch_indices(7, 2, step, 103, 10) for step in (3, 0, 9)]
+  np.testing.assert_array_equal(again[0], first[3])
+  np.testing.assert_array_equal(again[2], first[9])
+  covered = np.concatenate(first)
+  assert len(np.unique(covered)) == 100  # one epoch: no repeats, remainder dropped
+  assert not np.array_equal(data.batch_indices(7, 3, 0, 103, 10), first[0])
+  with pytest.raises(ValueError, match='out of range'):
+    data.batch_indices(7, 2, 10, 103, 10)
