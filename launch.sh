@@ -59,7 +59,7 @@ case "$command" in
   bench)
     setup
     what=${1:-linear}; [ $# -gt 0 ] && shift
-    exec "$VENV/bin/python" "experiments/bench_$what.py" "$@"
+    exec "$VENV/bin/python" -m "experiments.bench_$what" "$@"
     ;;
   *)
     sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'

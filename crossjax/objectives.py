@@ -36,10 +36,13 @@ def _is_concrete(x) -> bool:
   return not isinstance(x, jax.core.Tracer)
 
 
-def check_views(views: Sequence[Array], min_samples: int = 2) -> int:
+def check_views(views: Sequence[Array], min_samples: int = 2,
+                check_values: bool = True) -> int:
   """Raises ValueError unless `views` are 2-D arrays with one, shared sample count >= 2.
 
-  Finiteness is checked where values are concrete (not under jit). Returns the sample count.
+  With check_values, finiteness is checked where values are concrete (not under jit); callers
+  that run their own jitted computation check `all_finite` there instead, saving a pass.
+  Returns the sample count.
   """
   if len(views) < 1:
     raise ValueError('expected at least one view, got none')
@@ -56,11 +59,23 @@ def check_views(views: Sequence[Array], min_samples: int = 2) -> int:
     elif shape[0] != n:
       raise ValueError(
           f'views have different sample counts: view 1 has {n}, view {i} has {shape[0]}')
-    if _is_concrete(view) and not bool(jnp.all(jnp.isfinite(jnp.asarray(view)))):
+    if check_values and _is_concrete(view) and not bool(all_finite(jnp.asarray(view))):
       raise ValueError(f'view {i} contains NaN or Inf values')
   if n < min_samples:
     raise ValueError(f'need at least {min_samples} samples, got {n}')
   return n
+
+
+def all_finite(x: Array) -> Array:
+  """A boolean scalar: no NaN or Inf in x."""
+  return jnp.all(jnp.isfinite(x))
+
+
+def raise_if_not_finite(flags: Sequence) -> None:
+  """Raises ValueError naming the first view whose `all_finite` flag is False."""
+  for i, flag in enumerate(flags, start=1):
+    if not bool(flag):
+      raise ValueError(f'view {i} contains NaN or Inf values')
 
 
 def check_regulariser(r, name: str = 'r') -> None:
@@ -111,17 +126,22 @@ def covariances(z1_BxD: Array, z2_BxE: Array, r1: float | Array = 0.0,
   return covariance(z1_BxD, r1), covariance(z2_BxE, r2), cross_covariance(z1_BxD, z2_BxE)
 
 
-def inverse_sqrt_psd(sigma_DxD: Array, rcond: float | None = None) -> Array:
+# Relative variance below which a direction counts as absent (see `inverse_sqrt_psd`).
+DEFAULT_RCOND = 1e-5
+
+
+def inverse_sqrt_psd(sigma_DxD: Array, rcond: float = DEFAULT_RCOND) -> Array:
   """Symmetric pseudo-inverse square root Sigma^{+1/2} of a PSD matrix, via eigh.
 
-  Eigenvalues at or below rcond * max eigenvalue (default: D * machine epsilon, as
-  `numpy.linalg.pinv`) are treated as zero, so directions without variance (constant pixels)
-  are dropped instead of amplified into spurious correlations. For closed-form fits; its
-  gradient has 1/(l_i - l_j) terms, so differentiable objectives use `cholesky_whitener`.
+  Eigenvalues at or below rcond * the largest are treated as zero, so directions without
+  (meaningful) variance, such as constant pixels, are dropped instead of being amplified into
+  spurious correlations. The default 1e-5 does not depend on the dtype, so float32 and float64
+  fits agree, and it sits well above float32 rounding of a covariance. Being relative to the
+  largest variance, it assumes features on comparable scales: standardise them first if not.
+  For closed-form fits only: the gradient of eigh has 1/(l_i - l_j) terms, so differentiable
+  objectives whiten with a Cholesky factor instead.
   """
   eigenvalues, eigenvectors = jnp.linalg.eigh(sigma_DxD)
-  if rcond is None:
-    rcond = sigma_DxD.shape[0] * jnp.finfo(sigma_DxD.dtype).eps
   keep = eigenvalues > rcond * jnp.max(eigenvalues)
   inv_sqrt = jnp.where(keep, jax.lax.rsqrt(jnp.where(keep, eigenvalues, 1.0)), 0.0)
   return (eigenvectors * inv_sqrt) @ eigenvectors.T

@@ -9,6 +9,7 @@ Writes the resolved config, metrics and figures to the work directory.
 from absl import app, flags
 from ml_collections import config_flags
 
+from crossjax import runtime
 from crossjax.train import linear_fit
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
@@ -20,6 +21,7 @@ flags.mark_flags_as_required(['config', 'workdir'])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  runtime.limit_lapack_threads()
   config = _CONFIG.value
   if config.model == 'linear_cca':
     metrics = linear_fit.fit_and_evaluate(config, _WORKDIR.value)

@@ -6,8 +6,11 @@ import pathlib
 import jax
 import pytest
 
+from crossjax import runtime
+
 # Before any backend starts: four CPU devices let tests compare sharded and one-device runs.
 jax.config.update('jax_num_cpu_devices', 4)
+runtime.limit_lapack_threads()  # as the entry points do
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / 'shared' / 'data'
 

@@ -1,0 +1,29 @@
+"""Process-level settings for the entry points (experiments, benchmarks, tests)."""
+
+from __future__ import annotations
+
+import os
+
+
+def limit_lapack_threads(threads: int = 1) -> list[str]:
+  """Runs the LAPACK behind JAX's CPU `cholesky`/`eigh`/`svd` on `threads` threads.
+
+  jaxlib calls LAPACK from SciPy's bundled OpenBLAS. After a call its worker threads keep
+  spinning for a while and take both cores of a small CPU away from XLA's own thread pool, so
+  the matrix multiplies that follow run slower: a Deep CCA step measured ~95 ms with OpenBLAS'
+  default threads and ~55 ms with one. The decompositions here are small (<= 1568 x 1568), so
+  one thread costs them little. Only SciPy's copy is limited: NumPy's own OpenBLAS (a separate
+  library) keeps its threads, so NumPy code and baselines run as usual. An explicit
+  OPENBLAS_NUM_THREADS in the environment wins. Returns the paths of the limited libraries.
+  """
+  if 'OPENBLAS_NUM_THREADS' in os.environ:
+    return []
+  import scipy.linalg.cython_lapack  # pylint: disable=import-outside-toplevel,unused-import
+  from threadpoolctl import ThreadpoolController  # pylint: disable=import-outside-toplevel
+  controller = ThreadpoolController()
+  limited = []
+  for library in controller.lib_controllers:
+    if f'{os.sep}scipy' in library.filepath and library.internal_api == 'openblas':
+      library.set_num_threads(threads)
+      limited.append(library.filepath)
+  return limited
