@@ -3,7 +3,8 @@
 #   ./launch.sh demo                     linear CCA on scikit-learn's digits halves
 #   ./launch.sh test                     the whole test suite (what CI runs)
 #   ./launch.sh train CONFIG [--config.key=value ...]   an experiment on this host
-#   ./launch.sh bench linear             the linear CCA fit benchmark
+#   ./launch.sh train --processes N CONFIG [...]        N cooperating processes on this host
+#   ./launch.sh bench linear|dcca        a benchmark
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -50,11 +51,35 @@ case "$command" in
     ;;
   train)
     setup
-    [ $# -ge 1 ] || { echo "usage: ./launch.sh train CONFIG [--config.key=value ...]" >&2; exit 2; }
+    processes=1
+    if [ "${1:-}" = "--processes" ]; then processes=${2:?--processes needs a count}; shift 2; fi
+    [ $# -ge 1 ] || { echo "usage: ./launch.sh train [--processes N] CONFIG [--config.key=value ...]" >&2; exit 2; }
     config=$1; shift
     name=$(basename "${config%%:*}" .py)
-    exec "$VENV/bin/python" experiments/train.py --config="$config" \
-      --workdir="${WORKDIR:-runs/$name}" "$@"
+    args=(experiments/train.py --config="$config" --workdir="${WORKDIR:-runs/$name}")
+    if [ "$processes" -eq 1 ]; then
+      exec "$VENV/bin/python" "${args[@]}" "$@"
+    fi
+    # N cooperating processes on this machine, as N hosts would run: coordinator on 127.0.0.1.
+    port=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    pids=()
+    for ((i = 0; i < processes; i++)); do
+      "$VENV/bin/python" "${args[@]}" --coordinator_address="127.0.0.1:$port" \
+        --num_processes="$processes" --process_id="$i" "$@" &
+      pids+=($!)
+    done
+    trap 'kill -TERM "${pids[@]}" 2>/dev/null' TERM INT
+    status=0
+    for ((i = 0; i < processes; i++)); do
+      code=0
+      wait -n || code=$?
+      if [ "$code" -ne 0 ] && [ "$status" -eq 0 ]; then
+        status=$code
+        echo "a training process failed (exit $code): stopping the others" >&2
+        kill -TERM "${pids[@]}" 2>/dev/null || true
+      fi
+    done
+    exit "$status"
     ;;
   bench)
     setup
@@ -62,7 +87,7 @@ case "$command" in
     exec "$VENV/bin/python" -m "experiments.bench_$what" "$@"
     ;;
   *)
-    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -1,36 +1,67 @@
 """The one entry point for experiments.
 
   python experiments/train.py --config=experiments/configs/NAME.py[:smoke] --workdir=DIR \
-      [--config.key=value ...]
+      [--config.key=value ...] [--coordinator_address=HOST:PORT --num_processes=N --process_id=I]
 
-Writes the resolved config, metrics and figures to the work directory.
+Trains (resuming from DIR if it holds checkpoints) and evaluates; writes the resolved config,
+metrics, checkpoints, results and figures to DIR. On a cluster every host runs the same command;
+the coordinator comes from the flags, the CROSSJAX_* environment, or JAX's detection.
 """
 
-from absl import app, flags
+import sys
+
+import jax
+
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 from crossjax import runtime
-from crossjax.train import linear_fit
+from crossjax.train import linear_fit, loop, parallel
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
                                           lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Where to write config, metrics and figures.')
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Where to write everything the run makes.')
+_COORDINATOR = flags.DEFINE_string('coordinator_address', '', 'HOST:PORT of process 0.')
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', 0, 'Processes in a multi-host run.')
+_PROCESS_ID = flags.DEFINE_integer('process_id', -1, 'This process, 0 .. num_processes - 1.')
+_JOIN_TIMEOUT = flags.DEFINE_integer('join_timeout', 300,
+                                     'Seconds to wait for every process to join.')
 flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def summary(results: dict) -> str:
+  if 'correlations' in results and results.get('model') in (None, 'linear_cca'):
+    return linear_fit.format_table(results)
+  lines = [f'{results["model"]} on {results["dataset"]}: {results["steps"]} steps']
+  for name, values in results.get('total_correlation', {}).items():
+    lines.append(f'  total correlation ({name}, top {len(results["correlations"][name])}): '
+                 f'{values:.3f}')
+  for name, values in results.get('linear_cca', {}).get('total_correlation', {}).items():
+    lines.append(f'  linear CCA on the raw views ({name}): {values:.3f}')
+  if 'svm_view1' in results:
+    lines.append(f'  linear SVM on view-1 codes: test error {results["svm_view1"]["test_error"]:.2f} %'
+                 f' (C = {results["svm_view1"]["C"]})')
+  return '\n'.join(lines)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  logging.set_verbosity(logging.WARNING)  # orbax reports every save at INFO
   runtime.limit_lapack_threads()
-  config = _CONFIG.value
-  if config.model == 'linear_cca':
-    metrics = linear_fit.fit_and_evaluate(config, _WORKDIR.value)
-    print(f'Linear CCA on {config.data.name} ({metrics["num_train_examples"]} training '
-          f'examples, fit in {metrics["fit_seconds"]:.2f} s), canonical correlations:')
-    print(linear_fit.format_table(metrics))
-    print(f'Wrote {_WORKDIR.value}/config.json, metrics.json and spectrum.png')
-  else:
-    raise ValueError(f'unknown model {config.model!r}')
+  parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+                                  _JOIN_TIMEOUT.value)
+  try:
+    results = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except loop.Preempted as stopped:
+    logging.warning('%s', stopped)
+    sys.exit(128 + stopped.signum)
+  except loop.NonFiniteError as error:
+    logging.error('%s', error)
+    sys.exit(f'crossjax: {error}')
+  if jax.process_index() == 0:
+    print(summary(results))
+    print(f'Wrote {_WORKDIR.value}/')
 
 
 if __name__ == '__main__':

@@ -21,7 +21,7 @@ def test_linear_cca_on_mnist_halves_reproduces_andrew_et_al(data_dir, tmp_path):
   assert 27.5 <= metrics['total_correlation']['test'] <= 29.0
   assert 27.5 <= metrics['total_correlation']['tune'] <= 29.0
   assert len(metrics['correlations']['test']) == 50
-  assert json.loads((tmp_path / 'metrics.json').read_text()) == metrics
+  assert json.loads((tmp_path / 'results.json').read_text()) == metrics
   assert json.loads((tmp_path / 'config.json').read_text())['linear']['k'] == 50
 
 
@@ -33,7 +33,7 @@ def test_train_script_runs_demo_with_overrides(tmp_path):
   assert result.returncode == 0, result.stderr
   assert 'total' in result.stdout
   assert json.loads((tmp_path / 'config.json').read_text())['linear']['k'] == 5
-  metrics = json.loads((tmp_path / 'metrics.json').read_text())
+  metrics = json.loads((tmp_path / 'results.json').read_text())
   assert len(metrics['correlations']['test']) == 5
   assert 0.5 < metrics['correlations']['test'][0] < 1.0
   assert (tmp_path / 'spectrum.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'

@@ -21,7 +21,7 @@ def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 
 def fit_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Fits linear CCA on the train split; writes metrics.json and spectrum.png to workdir.
+  """Fits linear CCA on the train split; writes results.json and spectrum.png to workdir.
 
   Returns the metrics: per-split canonical correlations of the fitted projections and their
   totals (the sum over the k components, Andrew et al. 2013's 'total correlation').
@@ -45,7 +45,7 @@ def fit_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       'correlations': correlations,
       'total_correlation': {name: float(np.sum(values)) for name, values in correlations.items()},
   }
-  with open(os.path.join(workdir, 'metrics.json'), 'w') as file:
+  with open(os.path.join(workdir, 'results.json'), 'w') as file:
     json.dump(metrics, file, indent=2)
   figures.correlation_spectrum(
       correlations, os.path.join(workdir, 'spectrum.png'),

@@ -1,17 +1,24 @@
-"""Quick start: linear CCA on scikit-learn's digits, left vs right 4 pixel columns.
+"""Quick start: Deep CCA and linear CCA on scikit-learn's digits, left vs right 4 columns.
 
 Needs no data file and runs in seconds on a CPU:  ./launch.sh demo
 """
 
 import ml_collections
 
+from experiments.configs import common
+
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
-  config = ml_collections.ConfigDict()
-  config.model = 'linear_cca'
-  config.data = ml_collections.ConfigDict(
-      dict(name='digits_halves', path='', seed=0, max_train_examples=0))
-  config.linear = ml_collections.ConfigDict(dict(k=10, r1=1e-3, r2=1e-3))
-  if variant not in ('', 'smoke'):  # the demo is its own smoke run
-    raise ValueError(f'unknown variant {variant!r}; known: smoke')
+  common.check_variant(variant)  # the demo is its own smoke run
+  config = common.base('dcca', 'digits_halves')
+  config.encoder = common.mlp((256, 256))
+  config.output_dim = 10
+  config.objective = common.correlation('dcca', ridge=1e-3)
+  config.batch_size = 256
+  config.num_epochs = 30
+  config.log_every = 20
+  config.checkpoint_every = 40
+  config.eval_examples = 359
+  config.evaluation.k = 10
+  config.evaluation.linear_baseline = True
   return config

@@ -1,0 +1,110 @@
+"""Deep CCA (Andrew et al. 2013) and DCCAE (Wang et al. 2015) as Flax modules.
+
+A batch is a dict with views 'x1', 'x2', ... (B, D_i). `loss(batch, train)` returns the scalar
+to minimise and a dict of metrics; the train step differentiates it.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from crossjax import objectives
+from crossjax.models import networks
+
+CORRELATION_OBJECTIVES = ('dcca', 'ey', 'ey_unbiased')
+
+
+def views_of(batch: dict, m: int) -> list:
+  return [batch[f'x{i}'] for i in range(1, m + 1)]
+
+
+def correlation_objective(codes: Sequence[jax.Array], name: str, k: int | None,
+                          ridge: float) -> tuple[jax.Array, dict]:
+  """The correlation objective to maximise on a batch of codes, and its metrics.
+
+  'dcca': Andrew et al.'s sum of the top-k canonical correlations (for m > 2 views, the sum of
+  the top-k MCCA eigenvalues); 'ey': CCA-EY on the batch; 'ey_unbiased': CCA-EY from the two
+  halves of the batch, an unbiased estimate at any batch size (Chapman et al. 2023).
+  Metrics: the objective and 'batch_correlation', the sum of the top-k canonical correlations
+  averaged over pairs of views (ridge-regularised, not differentiated).
+  """
+  if name == 'dcca':
+    if len(codes) == 2:
+      value = objectives.dcca_objective(codes[0], codes[1], k, ridge, ridge)
+    else:
+      value = objectives.mcca_objective(codes, k, ridge)
+  elif name == 'ey':
+    value = objectives.cca_ey_objective(codes)
+  elif name == 'ey_unbiased':
+    half = codes[0].shape[0] // 2
+    value = objectives.cca_ey_objective_unbiased([c[:half] for c in codes],
+                                                 [c[half:2 * half] for c in codes])
+  else:
+    raise ValueError(f'unknown objective {name!r}; known: {CORRELATION_OBJECTIVES}')
+  if name == 'dcca' and len(codes) == 2:
+    correlation = value
+  else:
+    frozen = [jax.lax.stop_gradient(c) for c in codes]
+    pairs = [(i, j) for i in range(len(codes)) for j in range(i + 1, len(codes))]
+    correlation = sum(
+        jnp.sum(objectives.canonical_correlations(frozen[i], frozen[j], k, ridge, ridge))
+        for i, j in pairs) / len(pairs)
+  return value, {'objective': value, 'batch_correlation': jax.lax.stop_gradient(correlation)}
+
+
+class DCCA(nn.Module):
+  """Deep CCA: one encoder per view, trained to maximise a correlation objective.
+
+  Andrew et al. (2013): maximise corr(f1(X1), f2(X2)), the sum of the top-k canonical
+  correlations of the codes; with objective='ey' or 'ey_unbiased', the CCA-EY objective of
+  Chapman et al. (2023) instead. k = 0 uses all components. loss = -objective.
+  """
+  encoders: Sequence[nn.Module]
+  objective: str = 'dcca'
+  k: int = 0
+  ridge: float = 1e-3
+
+  def encode(self, views: Sequence[jax.Array], train: bool = False) -> list[jax.Array]:
+    if len(views) != len(self.encoders):
+      raise ValueError(f'{len(self.encoders)} encoders for {len(views)} views')
+    return [encoder(view, train) for encoder, view in zip(self.encoders, views)]
+
+  def __call__(self, views: Sequence[jax.Array], train: bool = False) -> list[jax.Array]:
+    return self.encode(views, train)
+
+  def loss(self, batch: dict, train: bool = True) -> tuple[jax.Array, dict]:
+    codes = self.encode(views_of(batch, len(self.encoders)), train)
+    value, metrics = correlation_objective(codes, self.objective, self.k or None, self.ridge)
+    return -value, metrics
+
+
+class DCCAE(DCCA):
+  """Deep canonically correlated autoencoders (Wang et al. 2015).
+
+  loss = -objective(f_1(X_1), ..., f_m(X_m)) + lambda * sum_i rec(X_i, g_i(f_i(X_i))), with
+  rec the per-example squared error or, for pixels in [0, 1], Bernoulli cross-entropy
+  (decoders then output logits).
+  """
+  decoders: Sequence[nn.Module] = ()
+  reconstruction_weight: float = 1e-3
+  reconstruction_loss: str = 'squared_error'
+
+  def decode(self, codes: Sequence[jax.Array], train: bool = False) -> list[jax.Array]:
+    return [decoder(code, train) for decoder, code in zip(self.decoders, codes)]
+
+  def loss(self, batch: dict, train: bool = True) -> tuple[jax.Array, dict]:
+    if len(self.decoders) != len(self.encoders):
+      raise ValueError(f'{len(self.encoders)} encoders but {len(self.decoders)} decoders')
+    views = views_of(batch, len(self.encoders))
+    codes = self.encode(views, train)
+    value, metrics = correlation_objective(codes, self.objective, self.k or None, self.ridge)
+    error = {'squared_error': networks.squared_error,
+             'bernoulli': networks.bernoulli_cross_entropy}[self.reconstruction_loss]
+    reconstruction = sum(error(view, output)
+                         for view, output in zip(views, self.decode(codes, train)))
+    metrics['reconstruction'] = reconstruction
+    return -value + self.reconstruction_weight * reconstruction, metrics

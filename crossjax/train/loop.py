@@ -1,0 +1,170 @@
+"""The one training loop: `train_and_evaluate(config, workdir)`.
+
+Data parallel over every device of every process (see `parallel`), resumable (see
+`checkpoint`): batches are a pure function of (seed, epoch, step) and randomness of
+(key, step), so a run killed at any step and started again with the same command ends with the
+same parameters as an unbroken run. Host syncs happen only at log, eval and checkpoint steps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+
+import jax
+import ml_collections
+import numpy as np
+from tqdm import tqdm
+
+from crossjax import data
+from crossjax.train import linear_fit, parallel, tasks
+from crossjax.train.checkpoint import Checkpointer
+from crossjax.train.state import create_state
+from crossjax.train.writer import MetricWriter
+
+
+class NonFiniteError(RuntimeError):
+  """A NaN or Inf metric: the run stops and the last good checkpoint is kept."""
+
+
+class Preempted(RuntimeError):
+  """SIGTERM or SIGINT: a checkpoint was saved, the run stops; start it again to resume."""
+
+  def __init__(self, signum: int, step: int):
+    super().__init__(f'stopped by {signal.Signals(signum).name} at step {step}, checkpoint saved')
+    self.signum = signum
+
+
+@contextlib.contextmanager
+def _stop_requests():
+  """Records SIGTERM/SIGINT in the yielded dict instead of dying mid-step."""
+  requests = {'signal': None}
+  previous = {}
+
+  def handler(signum, frame):
+    del frame
+    requests['signal'] = signum
+
+  for signum in (signal.SIGTERM, signal.SIGINT):
+    previous[signum] = signal.signal(signum, handler)
+  try:
+    yield requests
+  finally:
+    for signum, old in previous.items():
+      signal.signal(signum, old)
+
+
+def _check_finite(history, last_good: int | None) -> None:
+  """Raises NonFiniteError at the first step with a NaN or Inf metric, naming them all."""
+  for step, metrics in history:
+    bad = {name: value for name, value in metrics.items() if not np.all(np.isfinite(value))}
+    if bad:
+      listed = ', '.join(f'{name}={value}' for name, value in
+                         sorted(bad.items(), key=lambda item: item[0] != 'loss'))
+      raise NonFiniteError(
+          f'non-finite {listed} at step {step}: stopping. The last good checkpoint '
+          f'({"none" if last_good is None else f"step {last_good}"}) is kept.')
+
+
+def _mean(history) -> dict:
+  return {name: float(np.mean([metrics[name] for _, metrics in history]))
+          for name in history[-1][1]}
+
+
+def write_json(workdir: str, name: str, content: dict) -> None:
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, name), 'w') as file:
+      json.dump(content, file, indent=2)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains `config.model` (resuming from workdir/checkpoints) and evaluates it on the test
+  split. Writes config.json, metrics.jsonl, tensorboard/, checkpoints/ and results.json."""
+  if config.model == 'linear_cca':
+    return linear_fit.fit_and_evaluate(config, workdir)
+  task = tasks.get(config.model)
+  if jax.process_index() == 0:
+    linear_fit.write_config(config, workdir)
+  mesh = parallel.data_mesh()
+  replicated = parallel.replicated(mesh)
+  splits = data.load_dataset(config.data.name, config.data.path or None, config.data.seed)
+  if config.data.max_train_examples:
+    splits['train'] = {k: v[:config.data.max_train_examples] for k, v in splits['train'].items()}
+  train = {key: splits['train'][key] for key in task.batch_keys(splits['train'])}
+  num_examples = len(next(iter(train.values())))
+  steps_per_epoch = data.steps_per_epoch(num_examples, config.batch_size)
+  total_steps = config.num_steps or config.num_epochs * steps_per_epoch
+  rows = parallel.process_rows(config.batch_size)
+
+  init_key, state_key = jax.random.split(jax.random.PRNGKey(config.seed))
+  model, players = task.build(config, {k: v[:config.batch_size] for k, v in train.items()},
+                              init_key)
+  state = create_state(model, players, task.optimizers(config, total_steps), state_key)
+  state = jax.device_put(state, replicated)
+  checkpoints = Checkpointer(os.path.join(workdir, 'checkpoints'), config.max_to_keep,
+                             task.validation_metric, task.validation_mode)
+  restored = checkpoints.restore_latest(state)
+  if restored is not None:
+    state = restored
+    if jax.process_index() == 0:
+      print(f'Resuming from the checkpoint at step {int(state.step)} in {workdir}', flush=True)
+  start = int(state.step)
+  writer = MetricWriter(workdir, resume_step=start if restored is not None else None)
+
+  step_fn = jax.jit(task.train_step, donate_argnums=0, out_shardings=replicated)
+  eval_fn = jax.jit(task.eval_step)
+  tune = splits['tune']
+  tune_batch = {key: tune[key][:config.eval_examples] for key in task.batch_keys(tune)}
+  eval_every = config.eval_every or config.checkpoint_every
+  bar = tqdm(total=total_steps, initial=start, unit='step', dynamic_ncols=True,
+             disable=jax.process_index() != 0 or not config.progress_bar)
+  pending, clock, clock_step, train_seconds = [], time.perf_counter(), start, 0.0
+  with _stop_requests() as stop:
+    for step in range(start, total_steps):
+      epoch, index = divmod(step, steps_per_epoch)
+      indices = data.batch_indices(config.seed, epoch, index, num_examples, config.batch_size)
+      local = {key: value[indices[rows]] for key, value in train.items()}
+      state, metrics = step_fn(state, parallel.global_batch(local, mesh, config.batch_size))
+      done = step + 1
+      pending.append((done, metrics))
+      last = done == total_steps
+      log_now = done % config.log_every == 0 or last
+      eval_now = done % eval_every == 0 or last
+      save_now = done % config.checkpoint_every == 0 or last or stop['signal'] is not None
+      if not (log_now or eval_now or save_now):
+        continue
+      history = jax.device_get(pending)
+      pending = []
+      _check_finite(history, checkpoints.latest_step())
+      now = time.perf_counter()
+      train_seconds += now - clock
+      averages = _mean(history)
+      averages['steps_per_second'] = (done - clock_step) / (now - clock)
+      writer.write(done, averages)
+      bar.set_postfix(loss=f'{averages["loss"]:.4g}', refresh=False)
+      bar.update(done - bar.n)
+      if eval_now:
+        validation = jax.device_get(eval_fn(parallel.local_copy(state), tune_batch))
+        _check_finite([(done, validation)], checkpoints.latest_step())
+        writer.write(done, validation, split='tune')
+        checkpoints.save_best(state, validation)
+      if save_now:
+        checkpoints.save(state)
+      if stop['signal'] is not None:
+        checkpoints.wait()
+        bar.close()
+        raise Preempted(stop['signal'], done)
+      clock, clock_step = time.perf_counter(), done
+  bar.close()
+  checkpoints.wait()
+  writer.close()
+  results = task.evaluate(parallel.local_copy(state), splits, config, workdir)
+  results.update(model=config.model, dataset=config.data.name, steps=total_steps,
+                 train_seconds_this_run=train_seconds, num_train_examples=num_examples,
+                 resumed_from=start if restored is not None else None)
+  write_json(workdir, 'results.json', results)
+  checkpoints.close()
+  return results

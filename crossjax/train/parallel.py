@@ -1,0 +1,108 @@
+"""Devices and hosts: distributed start-up, the data mesh, and global batches from local rows.
+
+One mesh axis, 'data', spans every device of every process. Parameters are replicated
+(P()), batches are sharded over 'data' (P('data')); `jax.jit` then computes on the global
+batch and XLA inserts the reductions, so a CCA objective sees the whole batch, exactly as on
+one device.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+
+DATA_AXIS = 'data'
+
+
+def initialize_distributed(coordinator_address: str = '', num_processes: int = 0,
+                           process_id: int = -1, timeout_s: int = 300) -> int:
+  """Joins the processes of a multi-host run; returns the process count.
+
+  Sources, in order: the arguments (flags), the environment (CROSSJAX_COORDINATOR_ADDRESS,
+  CROSSJAX_NUM_PROCESSES, CROSSJAX_PROCESS_ID), then JAX's own detection on SLURM and TPU pods.
+  With none of them this is a single-process run and nothing is started. A process that cannot
+  reach all the others within `timeout_s` exits with a message that says so.
+  """
+  coordinator_address = coordinator_address or os.environ.get('CROSSJAX_COORDINATOR_ADDRESS', '')
+  num_processes = num_processes or int(os.environ.get('CROSSJAX_NUM_PROCESSES', '0'))
+  if process_id < 0:
+    process_id = int(os.environ.get('CROSSJAX_PROCESS_ID', '-1'))
+  cluster = (int(os.environ.get('SLURM_NTASKS', '1')) > 1
+             or 'TPU_WORKER_HOSTNAMES' in os.environ or 'MEGASCALE_COORDINATOR_ADDRESS' in os.environ)
+  if coordinator_address:
+    if num_processes < 1 or not 0 <= process_id < num_processes:
+      raise ValueError(f'a coordinator needs num_processes >= 1 and 0 <= process_id < '
+                       f'num_processes, got {num_processes} and {process_id}')
+    kwargs = dict(coordinator_address=coordinator_address, num_processes=num_processes,
+                  process_id=process_id)
+  elif cluster:
+    kwargs = {}  # JAX detects the coordinator, process count and id
+  else:
+    return 1
+  message = (f'crossjax: process {process_id} could not join {num_processes or "the"} '
+             f'processes at {coordinator_address or "the detected coordinator"} within '
+             f'{timeout_s} s: some process never connected. Start every process with the same '
+             f'coordinator address and process count, and a distinct process id.')
+  # JAX ends a process that times out here with an abort (a C++ fatal error, no Python
+  # exception), so a watchdog says what went wrong first, then exits.
+  watchdog = threading.Timer(timeout_s, lambda: (print(message, file=sys.stderr, flush=True),
+                                                 os._exit(1)))  # pylint: disable=protected-access
+  watchdog.daemon = True
+  watchdog.start()
+  try:
+    jax.distributed.initialize(initialization_timeout=timeout_s + 30, **kwargs)
+  finally:
+    watchdog.cancel()
+  logging.info('process %d of %d, %d local of %d devices', jax.process_index(),
+               jax.process_count(), jax.local_device_count(), jax.device_count())
+  return jax.process_count()
+
+
+def data_mesh() -> Mesh:
+  """A 1-D mesh over all devices of all processes, axis 'data' (automatic sharding)."""
+  return jax.make_mesh((jax.device_count(),), (DATA_AXIS,), axis_types=(AxisType.Auto,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def batch_sharded(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P(DATA_AXIS))
+
+
+def check_batch_size(global_batch_size: int) -> None:
+  if global_batch_size % jax.device_count():
+    raise ValueError(f'batch size {global_batch_size} is not divisible by the '
+                     f'{jax.device_count()} devices')
+
+
+def process_rows(global_batch_size: int) -> slice:
+  """The rows of each global batch that this process reads and places on its devices."""
+  check_batch_size(global_batch_size)
+  per_process = global_batch_size // jax.process_count()
+  start = jax.process_index() * per_process
+  return slice(start, start + per_process)
+
+
+def global_batch(local_rows: dict[str, np.ndarray], mesh: Mesh,
+                 global_batch_size: int) -> dict[str, jax.Array]:
+  """Global arrays, sharded over 'data', from this process's rows of the batch."""
+  sharding = batch_sharded(mesh)
+  return {key: jax.make_array_from_process_local_data(
+      sharding, value, (global_batch_size,) + value.shape[1:])
+          for key, value in local_rows.items()}
+
+
+def local_copy(tree):
+  """This process's copy of a replicated tree, on its first local device.
+
+  For work every process does alike and on its own (evaluation): no cross-process traffic.
+  """
+  return jax.tree.map(lambda x: x.addressable_data(0) if isinstance(x, jax.Array) else x, tree)

@@ -1,0 +1,126 @@
+"""What the loop needs to know of each model family: how to build it, step it and evaluate it.
+
+A `Task` binds a config's `model` name to its modules, optimizers, pure steps and final
+evaluation. The loop (`loop.train_and_evaluate`) is the same for all of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from crossjax import evaluate, figures, linear
+from crossjax.models import dcca, networks
+from crossjax.train import steps
+from crossjax.train.state import make_optimizer
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """build(config, example_batch, key) -> (model, {player: params});
+  optimizers(config, total_steps) -> {player: optax transformation};
+  train_step(state, batch) -> (state, metrics); eval_step(state, batch) -> metrics;
+  evaluate(state, splits, config, workdir) -> results (every process computes, process 0
+  writes figures); batch_keys(split) -> the arrays a batch holds; the validation metric (in
+  eval_step's metrics) that picks the best checkpoint, and whether lower is better."""
+  build: Callable
+  optimizers: Callable
+  train_step: Callable
+  eval_step: Callable
+  evaluate: Callable
+  batch_keys: Callable
+  validation_metric: str = 'loss'
+  validation_mode: str = 'min'
+
+
+def view_keys(split: dict) -> list[str]:
+  """'x1', 'x2', ... in view order."""
+  return sorted((key for key in split if key[0] == 'x' and key[1:].isdigit()),
+                key=lambda key: int(key[1:]))
+
+
+def network(section: ml_collections.ConfigDict, features: int):
+  """An encoder/decoder from a config section {kind, ...network fields}."""
+  fields = {key: value for key, value in section.items() if key != 'kind'}
+  return networks.build(section.kind, features, **fields)
+
+
+def build_dcca(config, example_batch, key):
+  views = [example_batch[k] for k in view_keys(example_batch)]
+  encoders = [network(config.encoder, config.output_dim) for _ in views]
+  common = dict(encoders=encoders, objective=config.objective.name, k=config.objective.k,
+                ridge=config.objective.ridge)
+  if config.model == 'dccae':
+    model = dcca.DCCAE(decoders=[network(config.decoder, view.shape[1]) for view in views],
+                       reconstruction_weight=config.reconstruction.weight,
+                       reconstruction_loss=config.reconstruction.loss, **common)
+  else:
+    model = dcca.DCCA(**common)
+  params = model.init({'params': key}, example_batch, False, method='loss')['params']
+  return model, {steps.PLAYER: params}
+
+
+def one_optimizer(config, total_steps):
+  return {steps.PLAYER: make_optimizer(config.optimizer, total_steps)}
+
+
+def encode(state, views: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
+  """Codes of whole splits, in fixed-size chunks (the last one padded): one compilation."""
+  apply = jax.jit(lambda params, chunk: state.model.apply({'params': params}, chunk, False,
+                                                          method='encode'))
+  n = len(views[0])
+  batch_size = min(batch_size, n)
+  outputs = []
+  for start in range(0, n, batch_size):
+    chunk = [v[start:start + batch_size] for v in views]
+    size = len(chunk[0])
+    chunk = [np.pad(c, ((0, batch_size - size), (0, 0))) for c in chunk]
+    outputs.append([np.asarray(z)[:size] for z in apply(state.params[steps.PLAYER], chunk)])
+  return [np.concatenate(parts) for parts in zip(*outputs)]
+
+
+def evaluate_dcca(state, splits, config, workdir) -> dict:
+  """Post-hoc linear CCA on training codes: top-k total correlation on tune and test; with
+  config.evaluation.svm, a linear SVM's error on view-1 codes; with linear_baseline, linear
+  CCA on the raw views for comparison. Writes spectrum.png (process 0)."""
+  k = config.evaluation.k
+  codes = {name: encode(state, [split[key] for key in view_keys(split)],
+                        config.evaluation.batch_size)
+           for name, split in splits.items()}
+  deep = evaluate.post_hoc_correlations(codes['train'], k, tune=codes['tune'],
+                                        test=codes['test'])
+  results = {'correlations': deep,
+             'total_correlation': {name: float(np.sum(v)) for name, v in deep.items()}}
+  curves = {'deep, test': deep['test']}
+  if config.evaluation.linear_baseline:
+    raw = {name: [split[key] for key in view_keys(split)] for name, split in splits.items()}
+    baseline = evaluate.post_hoc_correlations(raw['train'], k, tune=raw['tune'],
+                                              test=raw['test'])
+    results['linear_cca'] = {'correlations': baseline, 'total_correlation': {
+        name: float(np.sum(v)) for name, v in baseline.items()}}
+    curves['linear, test'] = baseline['test']
+  if config.evaluation.svm:
+    results['svm_view1'] = evaluate.linear_svm_error(
+        *[(codes[name][0], splits[name]['labels']) for name in ('train', 'tune', 'test')])
+  if jax.process_index() == 0:
+    figures.correlation_spectrum(curves, os.path.join(workdir, 'spectrum.png'),
+                                 title=f'{config.model.upper()} on {config.data.name}')
+  return results
+
+
+DCCA_TASK = Task(build=build_dcca, optimizers=one_optimizer, train_step=steps.train_step,
+                 eval_step=steps.eval_step, evaluate=evaluate_dcca, batch_keys=view_keys)
+
+TASKS: dict[str, Task] = {'dcca': DCCA_TASK, 'dccae': DCCA_TASK}
+
+
+def get(name: str) -> Task:
+  if name not in TASKS:
+    raise ValueError(f'unknown model {name!r}; known: {sorted(TASKS)} and linear_cca')
+  return TASKS[name]

@@ -1,0 +1,43 @@
+"""Metrics to workdir/metrics.jsonl and TensorBoard event files, from process 0 only."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import numpy as np
+
+
+class MetricWriter:
+  """Appends one JSON line per (step, split) and TensorBoard scalars; silent elsewhere than
+  process 0. On resume at step s, lines after s (from the interrupted run) are dropped."""
+
+  def __init__(self, workdir: str, resume_step: int | None):
+    self.enabled = jax.process_index() == 0
+    if not self.enabled:
+      return
+    from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
+    os.makedirs(workdir, exist_ok=True)
+    self.path = os.path.join(workdir, 'metrics.jsonl')
+    kept = []
+    if resume_step is not None and os.path.exists(self.path):
+      with open(self.path) as file:
+        kept = [line for line in file if json.loads(line)['step'] <= resume_step]
+    with open(self.path, 'w') as file:
+      file.writelines(kept)
+    self.events = SummaryWriter(os.path.join(workdir, 'tensorboard'))
+
+  def write(self, step: int, metrics: dict, split: str = 'train') -> None:
+    if not self.enabled:
+      return
+    scalars = {name: float(np.mean(value)) for name, value in metrics.items()}
+    with open(self.path, 'a') as file:
+      file.write(json.dumps({'step': step, 'split': split, **scalars}) + '\n')
+    for name, value in scalars.items():
+      self.events.add_scalar(f'{split}/{name}', value, step)
+    self.events.flush()
+
+  def close(self) -> None:
+    if self.enabled:
+      self.events.close()

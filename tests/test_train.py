@@ -1,0 +1,232 @@
+"""The training engine: steps, sharding, checkpoints, resume, signals, NaN stops, processes."""
+
+import json
+import os
+import pathlib
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import chex
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from crossjax import data
+from crossjax.train import checkpoint, loop, parallel, tasks
+from crossjax.train.state import create_state
+from experiments.configs import common, demo, dccae_noisy_mnist
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def digits_batch(size=128):
+  split = data.digits_halves()['train']
+  return {key: split[key][:size] for key in ('x1', 'x2')}
+
+
+def small_config(model='dcca', objective='dcca'):
+  config = demo.get_config()
+  config.model = model
+  config.encoder = common.mlp((32,))
+  config.output_dim = 6
+  config.objective.name = objective
+  if model == 'dccae':
+    config.decoder = common.mlp((32,))
+    config.reconstruction = dccae_noisy_mnist.get_config().reconstruction
+    config.reconstruction.loss = 'squared_error'
+  return config
+
+
+def initial_state(config, batch, total_steps=100):
+  task = tasks.get(config.model)
+  model, players = task.build(config, batch, jax.random.PRNGKey(0))
+  return task, create_state(model, players, task.optimizers(config, total_steps),
+                            jax.random.PRNGKey(1))
+
+
+@pytest.mark.parametrize('model, objective', [('dcca', 'dcca'), ('dcca', 'ey'),
+                                              ('dcca', 'ey_unbiased'), ('dccae', 'dcca')])
+def test_step_lowers_loss_and_compiles_once(model, objective):
+  chex.clear_trace_counter()
+  batch = digits_batch()
+  task, state = initial_state(small_config(model, objective), batch)
+  step = jax.jit(chex.assert_max_traces(task.train_step, n=1))
+  losses = []
+  for _ in range(6):
+    state, metrics = step(state, batch)
+    losses.append(float(metrics['loss']))
+  assert int(state.step) == 6
+  assert losses[-1] < losses[0]
+  assert {'loss', 'objective', 'batch_correlation', 'grad_norm', 'param_norm'} <= set(metrics)
+  assert all(np.isfinite(float(v)) for v in metrics.values())
+
+
+def test_sharded_step_equals_one_device_step():
+  chex.clear_trace_counter()
+  assert jax.device_count() == 4
+  batch = digits_batch(128)
+  task, state = initial_state(small_config('dccae'), batch)
+  one_device = jax.jit(task.train_step)
+  expected_state, expected_metrics = one_device(state, batch)
+  expected_state, expected_metrics = one_device(expected_state, batch)
+
+  mesh = parallel.data_mesh()
+  replicated = parallel.replicated(mesh)
+  sharded_step = jax.jit(chex.assert_max_traces(task.train_step, n=1), donate_argnums=0,
+                         out_shardings=replicated)
+  sharded_state = jax.device_put(state, replicated)
+  sharded_batch = parallel.global_batch(batch, mesh, 128)
+  assert len(sharded_batch['x1'].sharding.device_set) == 4
+  for _ in range(2):
+    sharded_state, metrics = sharded_step(sharded_state, sharded_batch)
+  # The objective is computed on the global batch: equal to the one-device value.
+  for name in expected_metrics:
+    np.testing.assert_allclose(metrics[name], expected_metrics[name], rtol=1e-5, atol=1e-5)
+  chex.assert_trees_all_close(sharded_state.params, expected_state.params, rtol=1e-5, atol=1e-5)
+
+
+def test_truncated_latest_checkpoint_is_skipped(tmp_path, caplog):
+  batch = digits_batch()
+  task, state = initial_state(small_config(), batch)
+  step = jax.jit(task.train_step)
+  manager = checkpoint.Checkpointer(str(tmp_path), max_to_keep=3)
+  saved = {}
+  for _ in range(2):
+    state, _ = step(state, batch)
+    manager.save(state)
+    manager.wait()
+    saved[int(state.step)] = jax.device_get(state.params)
+  latest = tmp_path / 'latest' / '2'
+  for path in latest.rglob('*'):
+    if path.is_file() and path.stat().st_size > 0 and 'ocdbt.process' in str(path):
+      path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+  _, fresh = initial_state(small_config(), batch)
+  with caplog.at_level('WARNING'):
+    restored = checkpoint.Checkpointer(str(tmp_path), max_to_keep=3).restore_latest(fresh)
+  assert int(restored.step) == 1
+  assert 'step 2 cannot be read' in caplog.text
+  chex.assert_trees_all_equal(jax.device_get(restored.params), saved[1])
+
+
+def test_nan_in_a_batch_stops_the_run_with_a_clear_message(tmp_path, monkeypatch):
+  original = data.load_dataset
+
+  def with_nan(*args, **kwargs):
+    splits = original(*args, **kwargs)
+    splits['train']['x1'][900, 3] = np.nan  # not in the init batch (the first 256 rows)
+    return splits
+
+  monkeypatch.setattr(data, 'load_dataset', with_nan)
+  config = small_config()
+  config.num_steps = 12
+  config.log_every = 3
+  config.checkpoint_every = 6
+  config.progress_bar = False
+  with pytest.raises(loop.NonFiniteError, match=r'non-finite loss=nan.* at step [1-9]'):
+    loop.train_and_evaluate(config, str(tmp_path))
+
+
+# ------------------------------------------------------------ whole runs in subprocesses
+
+
+def run_args(workdir, steps=40, extra=()):
+  return [sys.executable, 'experiments/train.py', '--config=experiments/configs/demo.py',
+          f'--workdir={workdir}', f'--config.num_steps={steps}', '--config.log_every=1',
+          '--config.checkpoint_every=10', '--config.encoder.widths=(64,)',
+          '--config.progress_bar=False', *extra]
+
+
+def final_params(workdir, step):
+  restored = ocp.StandardCheckpointer().restore(
+      pathlib.Path(workdir).resolve() / 'checkpoints' / 'latest' / str(step) / 'default')
+  return restored['params']
+
+
+def wait_for_step(workdir, step, process, timeout=120):
+  path = pathlib.Path(workdir) / 'metrics.jsonl'
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    if path.exists():
+      steps = [json.loads(line)['step'] for line in path.read_text().splitlines() if line]
+      if steps and max(steps) >= step:
+        return max(steps)
+    assert process.poll() is None, process.communicate()
+    time.sleep(0.05)
+  raise TimeoutError(f'step {step} not reached')
+
+
+def test_sigkill_and_resume_equals_unbroken_run(tmp_path):
+  unbroken = tmp_path / 'unbroken'
+  subprocess.run(run_args(unbroken), cwd=ROOT, check=True, capture_output=True, timeout=300)
+  killed = tmp_path / 'killed'
+  kill_at = random.Random(os.getpid()).randint(12, 35)
+  process = subprocess.Popen(run_args(killed), cwd=ROOT, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+  wait_for_step(killed, kill_at, process)
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  left = [p.name for p in (killed / 'checkpoints' / 'latest').iterdir()]
+  complete = sorted(int(name) for name in left if name.isdigit())
+  resumed = subprocess.run(run_args(killed), cwd=ROOT, capture_output=True, text=True,
+                           timeout=300)
+  assert resumed.returncode == 0, resumed.stderr
+  if complete:
+    assert f'Resuming from the checkpoint at step {complete[-1]}' in resumed.stdout
+  if any('tmp' in name for name in left):  # killed while saving
+    assert 'skipping half-written checkpoints' in resumed.stderr
+  chex.assert_trees_all_equal(final_params(killed, 40), final_params(unbroken, 40))
+  # metrics.jsonl holds each step once, as an unbroken run's would.
+  rows = [json.loads(line) for line in (killed / 'metrics.jsonl').read_text().splitlines()]
+  train_steps = [row['step'] for row in rows if row['split'] == 'train']
+  assert train_steps == list(range(1, 41))
+
+
+def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
+  process = subprocess.Popen(run_args(tmp_path, steps=400), cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+  reached = wait_for_step(tmp_path, 13, process)
+  process.send_signal(signal.SIGTERM)
+  _, stderr = process.communicate(timeout=120)
+  assert process.returncode == 128 + signal.SIGTERM, stderr
+  assert 'stopped by SIGTERM' in stderr
+  steps = sorted(int(p.name) for p in (tmp_path / 'checkpoints' / 'latest').iterdir()
+                 if p.name.isdigit())
+  assert steps[-1] >= reached  # saved where it stopped, not only at the last multiple of 10
+
+
+def test_two_processes_match_one(tmp_path):
+  overrides = ['--config.num_steps=12', '--config.log_every=4', '--config.checkpoint_every=6',
+               '--config.encoder.widths=(64,)', '--config.progress_bar=False']
+  environment = {**os.environ, 'WORKDIR': str(tmp_path / 'two')}
+  two = subprocess.run(['./launch.sh', 'train', '--processes', '2',
+                        'experiments/configs/demo.py', *overrides, '--join_timeout=60'],
+                       cwd=ROOT, env=environment, capture_output=True, text=True, timeout=400)
+  assert two.returncode == 0, two.stderr[-3000:]
+  one = subprocess.run([sys.executable, 'experiments/train.py',
+                        '--config=experiments/configs/demo.py', f'--workdir={tmp_path / "one"}',
+                        *overrides], cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert one.returncode == 0, one.stderr[-3000:]
+  results = [json.loads((tmp_path / name / 'results.json').read_text()) for name in ('one', 'two')]
+  for split in ('tune', 'test'):
+    np.testing.assert_allclose(results[1]['total_correlation'][split],
+                               results[0]['total_correlation'][split], rtol=1e-4)
+  metrics = [[json.loads(line) for line in (tmp_path / name / 'metrics.jsonl').read_text()
+              .splitlines()] for name in ('one', 'two')]
+  assert [m['step'] for m in metrics[0]] == [m['step'] for m in metrics[1]]
+  for a, b in zip(*metrics):
+    np.testing.assert_allclose(a['loss'], b['loss'], rtol=1e-4)
+
+
+def test_a_process_that_never_joins_is_a_clear_error(tmp_path):
+  started = time.time()
+  alone = subprocess.run(
+      [*run_args(tmp_path), '--coordinator_address=127.0.0.1:47813', '--num_processes=2',
+       '--process_id=0', '--join_timeout=5'], cwd=ROOT, capture_output=True, text=True,
+      timeout=200)
+  assert alone.returncode != 0
+  assert 'process 0 could not join 2 processes at 127.0.0.1:47813 within 5 s' in alone.stderr
+  assert time.time() - started < 120
