@@ -69,9 +69,12 @@ class DCCA(nn.Module):
   ridge: float = 1e-3
 
   def encode(self, views: Sequence[jax.Array], train: bool = False) -> list[jax.Array]:
+    """Codes in float32 whatever the encoders compute in: the objective's Cholesky and SVD
+    need it."""
     if len(views) != len(self.encoders):
       raise ValueError(f'{len(self.encoders)} encoders for {len(views)} views')
-    return [encoder(view, train) for encoder, view in zip(self.encoders, views)]
+    return [encoder(view, train).astype(jnp.float32)
+            for encoder, view in zip(self.encoders, views)]
 
   def __call__(self, views: Sequence[jax.Array], train: bool = False) -> list[jax.Array]:
     return self.encode(views, train)

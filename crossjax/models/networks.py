@@ -23,22 +23,24 @@ class MLP(nn.Module):
   """Dense layers `widths` with an activation between them, then a linear layer to `features`.
 
   Optional layer norm and dropout after each hidden activation. Input (B, D) -> (B, features).
+  `dtype` is the computation dtype (bfloat16 on accelerators); parameters stay float32.
   """
   widths: Sequence[int]
   features: int
   activation: str = 'relu'
   layer_norm: bool = False
   dropout: float = 0.0
+  dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     for width in self.widths:
-      x = activation(self.activation)(nn.Dense(width)(x))
+      x = activation(self.activation)(nn.Dense(width, dtype=self.dtype)(x))
       if self.layer_norm:
         x = nn.LayerNorm()(x)
       if self.dropout:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
-    return nn.Dense(self.features)(x)
+    return nn.Dense(self.features, dtype=self.dtype)(x)
 
 
 class ConvEncoder(nn.Module):

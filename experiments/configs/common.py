@@ -5,9 +5,10 @@ import ml_collections
 from crossjax.train.state import optimizer_config
 
 
-def mlp(widths, activation='relu', layer_norm=False, dropout=0.0) -> ml_collections.ConfigDict:
+def mlp(widths, activation='relu', layer_norm=False, dropout=0.0,
+        dtype='float32') -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(kind='mlp', widths=tuple(widths), activation=activation,
-                                        layer_norm=layer_norm, dropout=dropout))
+                                        layer_norm=layer_norm, dropout=dropout, dtype=dtype))
 
 
 def base(model: str, dataset: str) -> ml_collections.ConfigDict:
