@@ -162,6 +162,15 @@ def fit_cca(x1_NxD, x2_NxE, k: int | None = None, r1: float = 0.0, r2: float = 0
 # ------------------------------------------------------------------------- MCCA and GCCA
 
 
+def _fit_multiview(jitted_fit, views, k, r, rcond) -> LinearCCAParams:
+  """Validates m views and runs one of the jitted multi-view fits on them."""
+  views, ridges, k = _prepare(views, objectives.per_view(r, len(views)), k, multiview=True)
+  params, finite = jitted_fit(tuple(views), tuple(ridges), k=k, rcond=rcond,
+                              chunk_rows=_chunk_rows(views))
+  objectives.raise_if_not_finite(finite)
+  return params
+
+
 def _whitened_joint_eigh(views, ridges, rcond, chunk_rows):
   """Eigendecomposition of D^{-1/2} Sigma D^{-1/2}, D = blockdiag(Sigma_ii + r_i I).
 
@@ -203,12 +212,7 @@ def fit_mcca(views: Sequence, k: int | None = None, r: float | Sequence[float] =
   D = blockdiag(Sigma_ii + r_i I); the top-k eigenvectors, split by view and scaled to unit
   variance, are the weights. For two views the weights are those of `fit_cca` (lambda = 1 + rho).
   """
-  ridges = objectives.per_view(r, len(views))
-  views, ridges, k = _prepare(views, ridges, k, multiview=True)
-  params, finite = _fit_mcca(tuple(views), tuple(ridges), k=k, rcond=rcond,
-                            chunk_rows=_chunk_rows(views))
-  objectives.raise_if_not_finite(finite)
-  return params
+  return _fit_multiview(_fit_mcca, views, k, r, rcond)
 
 
 @functools.partial(jax.jit, static_argnames=('k', 'rcond', 'chunk_rows'))
@@ -234,12 +238,7 @@ def fit_gcca(views: Sequence, k: int | None = None, r: float | Sequence[float] =
   `transform` outputs of all views gives the consensus. It shares MCCA's eigenproblem; they
   differ in how the per-view weights are scaled.
   """
-  ridges = objectives.per_view(r, len(views))
-  views, ridges, k = _prepare(views, ridges, k, multiview=True)
-  params, finite = _fit_gcca(tuple(views), tuple(ridges), k=k, rcond=rcond,
-                            chunk_rows=_chunk_rows(views))
-  objectives.raise_if_not_finite(finite)
-  return params
+  return _fit_multiview(_fit_gcca, views, k, r, rcond)
 
 
 # ----------------------------------------------------------------- transform and score

@@ -18,7 +18,6 @@ def limit_lapack_threads(threads: int = 1) -> list[str]:
   """
   if 'OPENBLAS_NUM_THREADS' in os.environ:
     return []
-  import scipy.linalg.cython_lapack  # pylint: disable=import-outside-toplevel,unused-import
   from threadpoolctl import ThreadpoolController  # pylint: disable=import-outside-toplevel
   controller = ThreadpoolController()
   limited = []

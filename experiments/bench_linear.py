@@ -4,7 +4,8 @@
 
 crossjax fits in float32 under jit (compile time reported apart); the baseline is the same
 closed form written in plain NumPy float64 (covariances, pseudo-inverse square roots with the
-same cut-off, SVD), both timed in this run on arrays already in their library's format. scikit-learn's iterative CCA takes about 10 minutes on all 54k
+same cut-off, SVD), both timed in this run on arrays already in their library's format.
+scikit-learn's iterative CCA takes about 10 minutes on all 54k
 examples, so it is timed on a subsample, against crossjax on the same subsample.
 """
 

@@ -39,8 +39,9 @@ def summary(results: dict) -> str:
   for name, values in results.get('linear_cca', {}).get('total_correlation', {}).items():
     lines.append(f'  linear CCA on the raw views ({name}): {values:.3f}')
   if 'svm_view1' in results:
-    lines.append(f'  linear SVM on view-1 codes: test error {results["svm_view1"]["test_error"]:.2f} %'
-                 f' (C = {results["svm_view1"]["C"]})')
+    svm = results['svm_view1']
+    lines.append(f'  linear SVM on view-1 codes: test error {svm["test_error"]:.2f} % '
+                 f'(C = {svm["C"]})')
   return '\n'.join(lines)
 
 

@@ -34,7 +34,8 @@ def initialize_distributed(coordinator_address: str = '', num_processes: int = 0
   if process_id < 0:
     process_id = int(os.environ.get('CROSSJAX_PROCESS_ID', '-1'))
   cluster = (int(os.environ.get('SLURM_NTASKS', '1')) > 1
-             or 'TPU_WORKER_HOSTNAMES' in os.environ or 'MEGASCALE_COORDINATOR_ADDRESS' in os.environ)
+             or 'TPU_WORKER_HOSTNAMES' in os.environ
+             or 'MEGASCALE_COORDINATOR_ADDRESS' in os.environ)
   if coordinator_address:
     if num_processes < 1 or not 0 <= process_id < num_processes:
       raise ValueError(f'a coordinator needs num_processes >= 1 and 0 <= process_id < '

@@ -11,11 +11,10 @@ import os
 from typing import Callable
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from crossjax import evaluate, figures, linear
+from crossjax import evaluate, figures
 from crossjax.models import dcca, networks
 from crossjax.train import steps
 from crossjax.train.state import make_optimizer
