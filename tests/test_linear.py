@@ -228,3 +228,27 @@ def test_bad_input_always_gets_a_clear_error(case):
         fit([x1, x2, x2])
     with pytest.raises(ValueError, match=MESSAGES[kind]):
       objectives.dcca_objective(x1, x2)
+
+
+def test_chunked_one_pass_covariances_match_reference():
+  # More rows than two chunks, with a ragged tail and a large offset: exercises the one-pass
+  # combination of chunk means (Chan et al.) against the float64 reference.
+  n = 2 * linear.CHUNK_ROWS + 37
+  rng = np.random.default_rng(11)
+  latent = rng.normal(size=(n, 2))
+  x1 = latent @ rng.normal(size=(2, 5)) + rng.normal(size=(n, 5)) + 100.0
+  x2 = latent @ rng.normal(size=(2, 4)) + rng.normal(size=(n, 4)) - 50.0
+  with jax.enable_x64(True):
+    params = linear.fit_cca(x1, x2, 3)
+    np.testing.assert_allclose(params.correlations, reference.cca(x1, x2, 3)[0], rtol=1e-10)
+    np.testing.assert_allclose(params.means[0], x1.mean(0), rtol=1e-12)
+    mcca = linear.fit_mcca([x1, x2, x1[:, :2]], 2)
+    np.testing.assert_allclose(mcca.means[2], x1[:, :2].mean(0), rtol=1e-12)
+  bad = x1.copy()
+  bad[n - 5, 2] = np.inf  # in the tail
+  with pytest.raises(ValueError, match='view 1 contains NaN or Inf'):
+    linear.fit_cca(bad, x2, 3)
+  bad = x2.copy()
+  bad[100, 1] = np.nan  # in the first chunk
+  with pytest.raises(ValueError, match='view 2 contains NaN or Inf'):
+    linear.fit_cca(x1, bad, 3)

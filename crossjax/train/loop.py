@@ -133,7 +133,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       last = done == total_steps
       log_now = done % config.log_every == 0 or last
       eval_now = done % eval_every == 0 or last
-      save_now = done % config.checkpoint_every == 0 or last or stop['signal'] is not None
+      # Read the flag once: a signal that lands later in this iteration is handled in the next,
+      # so a stop always comes with a save.
+      stopping = stop['signal'] is not None
+      save_now = done % config.checkpoint_every == 0 or last or stopping
       if not (log_now or eval_now or save_now):
         continue
       history = jax.device_get(pending)
@@ -153,7 +156,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         checkpoints.save_best(state, validation)
       if save_now:
         checkpoints.save(state)
-      if stop['signal'] is not None:
+      if stopping:
         checkpoints.wait()
         bar.close()
         raise Preempted(stop['signal'], done)
