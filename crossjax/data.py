@@ -264,19 +264,50 @@ def _stratified_splits(columns: dict[str, np.ndarray], labels: np.ndarray, seed:
 # ----------------------------------------------------------------------------- batching
 
 
-def batch_indices(seed: int, epoch: int, step: int, num_examples: int,
+def batch_indices(seed: int | tuple[int, ...], epoch: int, step: int, num_examples: int,
                   batch_size: int) -> np.ndarray:
   """Indices of batch `step` of `epoch`: a pure function of (seed, epoch, step).
 
   Each epoch is a fresh seeded permutation, cut into num_examples // batch_size full batches
   (the remainder is dropped, so every step sees the same batch size). A resumed run therefore
-  sees exactly the batches of an unbroken run.
+  sees exactly the batches of an unbroken run. `seed` may be a tuple (seed, shard).
   """
   steps = steps_per_epoch(num_examples, batch_size)
   if not 0 <= step < steps:
     raise ValueError(f'step {step} out of range: an epoch has {steps} batches')
-  order = np.random.default_rng([seed, epoch]).permutation(num_examples)
+  order = np.random.default_rng([*np.atleast_1d(seed), epoch]).permutation(num_examples)
   return order[step * batch_size:(step + 1) * batch_size]
+
+
+class ShardedBatches:
+  """Global batches from `num_shards` fixed shards of a training set, for several processes.
+
+  Example i belongs to shard i % num_shards. Batch `step` (counted from the start of training)
+  takes batch_size / num_shards rows of every shard, chosen by batch_indices((seed, shard),
+  epoch, ...), and lists them shard by shard: a pure function of (seed, step), the same for any
+  number of processes. A process owning shards `owned` (a contiguous range) keeps only their
+  rows and gives its contiguous block of every global batch.
+  """
+
+  def __init__(self, arrays: dict[str, np.ndarray], seed: int, batch_size: int,
+               num_shards: int, owned: range):
+    if batch_size % num_shards:
+      raise ValueError(f'batch size {batch_size} is not divisible by {num_shards} data shards')
+    num_examples = len(next(iter(arrays.values())))
+    self.seed, self.owned, self.per_shard = seed, owned, batch_size // num_shards
+    self.sizes = [len(range(shard, num_examples, num_shards)) for shard in range(num_shards)]
+    self.steps_per_epoch = steps_per_epoch(min(self.sizes), self.per_shard)
+    self.shards = {shard: {key: value[shard::num_shards] for key, value in arrays.items()}
+                   for shard in owned}
+
+  def local_batch(self, step: int) -> dict[str, np.ndarray]:
+    """This process's rows of global batch `step`."""
+    epoch, index = divmod(step, self.steps_per_epoch)
+    parts = []
+    for shard in self.owned:
+      rows = batch_indices((self.seed, shard), epoch, index, self.sizes[shard], self.per_shard)
+      parts.append({key: value[rows] for key, value in self.shards[shard].items()})
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:

@@ -135,3 +135,24 @@ def test_batch_indices_are_a_pure_function_of_seed_epoch_step():
   assert not np.array_equal(data.batch_indices(7, 3, 0, 103, 10), first[0])
   with pytest.raises(ValueError, match='out of range'):
     data.batch_indices(7, 2, 10, 103, 10)
+
+
+def test_sharded_batches_are_the_same_for_any_process_count():
+  arrays = {'x1': np.arange(203)[:, None] * 1.0, 'labels': np.arange(203)}
+  whole = data.ShardedBatches(arrays, seed=3, batch_size=8, num_shards=4, owned=range(4))
+  halves = [data.ShardedBatches(arrays, seed=3, batch_size=8, num_shards=4, owned=owned)
+            for owned in (range(0, 2), range(2, 4))]
+  assert whole.steps_per_epoch == 50 // 2  # the smallest shard holds 50 examples
+  for step in (0, 7, 24, 25, 61):  # across epochs too
+    batch = whole.local_batch(step)['labels']
+    assert len(batch) == 8 and len(set(batch)) == 8
+    np.testing.assert_array_equal(
+        np.concatenate([half.local_batch(step)['labels'] for half in halves]), batch)
+    assert all(label % 4 == shard for shard, pair in enumerate(batch.reshape(4, 2))
+               for label in pair)
+  # A process keeps only the rows of its shards.
+  assert sorted(halves[0].shards) == [0, 1]
+  assert all(label % 4 in (0, 1) for shard in halves[0].shards.values()
+             for label in shard['labels'])
+  with pytest.raises(ValueError, match='not divisible by 4 data shards'):
+    data.ShardedBatches(arrays, 3, 10, 4, range(4))

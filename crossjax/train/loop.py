@@ -95,13 +95,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     splits['train'] = {k: v[:config.data.max_train_examples] for k, v in splits['train'].items()}
   train = {key: splits['train'][key] for key in task.batch_keys(splits['train'])}
   num_examples = len(next(iter(train.values())))
-  steps_per_epoch = data.steps_per_epoch(num_examples, config.batch_size)
-  total_steps = config.num_steps or config.num_epochs * steps_per_epoch
-  rows = parallel.process_rows(config.batch_size)
+  parallel.check_batch_size(config.batch_size)
+  batches = data.ShardedBatches(train, config.seed, config.batch_size, config.data.num_shards,
+                                parallel.process_shards(config.data.num_shards))
+  total_steps = config.num_steps or config.num_epochs * batches.steps_per_epoch
 
   init_key, state_key = jax.random.split(jax.random.PRNGKey(config.seed))
-  model, players = task.build(config, {k: v[:config.batch_size] for k, v in train.items()},
-                              init_key)
+  model, players = task.build(config, batches.local_batch(0), init_key)
   state = create_state(model, players, task.optimizers(config, total_steps), state_key)
   state = jax.device_put(state, replicated)
   checkpoints = Checkpointer(os.path.join(workdir, 'checkpoints'), config.max_to_keep,
@@ -124,10 +124,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   pending, clock, clock_step, train_seconds = [], time.perf_counter(), start, 0.0
   with _stop_requests() as stop:
     for step in range(start, total_steps):
-      epoch, index = divmod(step, steps_per_epoch)
-      indices = data.batch_indices(config.seed, epoch, index, num_examples, config.batch_size)
-      local = {key: value[indices[rows]] for key, value in train.items()}
-      state, metrics = step_fn(state, parallel.global_batch(local, mesh, config.batch_size))
+      batch = parallel.global_batch(batches.local_batch(step), mesh, config.batch_size)
+      state, metrics = step_fn(state, batch)
       done = step + 1
       pending.append((done, metrics))
       last = done == total_steps

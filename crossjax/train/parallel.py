@@ -84,12 +84,14 @@ def check_batch_size(global_batch_size: int) -> None:
                      f'{jax.device_count()} devices')
 
 
-def process_rows(global_batch_size: int) -> slice:
-  """The rows of each global batch that this process reads and places on its devices."""
-  check_batch_size(global_batch_size)
-  per_process = global_batch_size // jax.process_count()
-  start = jax.process_index() * per_process
-  return slice(start, start + per_process)
+def process_shards(num_shards: int) -> range:
+  """The data shards this process reads: a contiguous block of num_shards / processes."""
+  processes = jax.process_count()
+  if num_shards % processes:
+    raise ValueError(f'{num_shards} data shards cannot be split over {processes} processes: '
+                     f'set config.data.num_shards to a multiple of the process count')
+  per_process = num_shards // processes
+  return range(jax.process_index() * per_process, (jax.process_index() + 1) * per_process)
 
 
 def global_batch(local_rows: dict[str, np.ndarray], mesh: Mesh,

@@ -15,8 +15,10 @@ def base(model: str, dataset: str) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.model = model
   config.seed = 0
+  # num_shards: batches draw evenly from this many fixed shards of the training set, so any
+  # process count that divides it reads only its shards and sees the same global batches.
   config.data = ml_collections.ConfigDict(
-      dict(name=dataset, path='', seed=0, max_train_examples=0))
+      dict(name=dataset, path='', seed=0, max_train_examples=0, num_shards=4))
   config.optimizer = optimizer_config()
   config.batch_size = 1000
   config.num_epochs = 10
