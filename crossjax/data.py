@@ -327,3 +327,15 @@ def load_dataset(name: str, path=None, seed: int = 0) -> dict[str, Split]:
   if name not in loaders:
     raise ValueError(f'unknown dataset {name!r}; known: {sorted(loaders)}')
   return loaders[name]()
+
+
+def standardize(splits: dict[str, Split]) -> dict[str, Split]:
+  """Scales every view to zero mean and unit variance with the training split's statistics
+  (constant features are only centred)."""
+  train = splits['train']
+  stats = {key: (train[key].mean(axis=0), train[key].std(axis=0))
+           for key in train if key != 'labels'}
+  return {name: {key: ((value - stats[key][0]) / np.where(stats[key][1] > 0, stats[key][1], 1)
+                       ).astype(np.float32) if key in stats else value
+                 for key, value in split.items()}
+          for name, split in splits.items()}

@@ -42,3 +42,12 @@ def linear_svm_error(train: tuple[np.ndarray, np.ndarray], tune: tuple[np.ndarra
       best = (tune_error, c, model)
   tune_error, c, model = best
   return {'test_error': 100.0 * (1.0 - model.score(*test)), 'tune_error': tune_error, 'C': c}
+
+
+def linear_classifier_accuracy(train: tuple[np.ndarray, np.ndarray],
+                               test: tuple[np.ndarray, np.ndarray]) -> float:
+  """Test accuracy (%) of a standardised multinomial logistic regression."""
+  from sklearn.linear_model import LogisticRegression  # pylint: disable=import-outside-toplevel
+  model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+  model.fit(*train)
+  return 100.0 * model.score(*test)

@@ -38,6 +38,10 @@ def summary(results: dict) -> str:
                  f'{values:.3f}')
   for name, values in results.get('linear_cca', {}).get('total_correlation', {}).items():
     lines.append(f'  linear CCA on the raw views ({name}): {values:.3f}')
+  for name, accuracy in results.get('code_accuracy', {}).items():
+    lines.append(f'  linear classifier on the shared code ({name}): {accuracy:.2f} %')
+  for name, accuracy in results.get('raw_accuracy', {}).items():
+    lines.append(f'  linear classifier on the raw view {name}: {accuracy:.2f} %')
   if 'svm_view1' in results:
     svm = results['svm_view1']
     lines.append(f'  linear SVM on view-1 codes: test error {svm["test_error"]:.2f} % '

@@ -50,7 +50,7 @@ def test_demo_trains_deep_and_linear_cca_with_overrides(tmp_path):
 
 
 def test_smoke_variants_run(tmp_path, data_dir):
-  for name in ('dcca_mnist', 'dccae_noisy_mnist'):
+  for name in ('dcca_mnist', 'dccae_noisy_mnist', 'mae_mfeat'):
     result = subprocess.run(
         [sys.executable, 'experiments/train.py', f'--config=experiments/configs/{name}.py:smoke',
          f'--workdir={tmp_path / name}', '--config.progress_bar=False',
@@ -58,8 +58,13 @@ def test_smoke_variants_run(tmp_path, data_dir):
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / name / 'results.json').read_text())
-    assert np.isfinite(results['total_correlation']['test'])
-  assert results['svm_view1']['test_error'] < 50.0  # 10 classes: chance is 90 %
+    if name == 'mae_mfeat':
+      assert results['code_accuracy']['all'] > 50.0  # 10 classes: chance is 10 %
+      assert len(results['code_accuracy']) == 7 and len(results['raw_accuracy']) == 6
+    else:
+      assert np.isfinite(results['total_correlation']['test'])
+    if name == 'dccae_noisy_mnist':
+      assert results['svm_view1']['test_error'] < 50.0  # 10 classes: chance is 90 %
 
 
 def test_unknown_variant_is_refused():

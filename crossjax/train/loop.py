@@ -91,6 +91,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   mesh = parallel.data_mesh()
   replicated = parallel.replicated(mesh)
   splits = data.load_dataset(config.data.name, config.data.path or None, config.data.seed)
+  if config.data.get('standardize', False):
+    splits = data.standardize(splits)
   if config.data.max_train_examples:
     splits['train'] = {k: v[:config.data.max_train_examples] for k, v in splits['train'].items()}
   train = {key: splits['train'][key] for key in task.batch_keys(splits['train'])}

@@ -15,11 +15,11 @@ PLAYER = 'model'
 
 
 def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
-  """One optimizer step on `batch`; dropout draws from fold_in(key, step)."""
+  """One optimizer step on `batch`; dropout and augmentation draw from fold_in(key, step)."""
 
   def loss_fn(params):
     return state.model.apply({'params': params}, batch, True, method='loss',
-                             rngs={'dropout': state.step_rng()})
+                             rngs={'dropout': state.step_rng(0), 'augment': state.step_rng(1)})
 
   (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params[PLAYER])
   new_state = state.apply_gradients(PLAYER, grads).replace(step=state.step + 1)

@@ -15,7 +15,7 @@ import ml_collections
 import numpy as np
 
 from crossjax import evaluate, figures
-from crossjax.models import dcca, networks
+from crossjax.models import autoencoder, dcca, networks
 from crossjax.train import steps
 from crossjax.train.state import make_optimizer
 
@@ -113,10 +113,66 @@ def evaluate_dcca(state, splits, config, workdir) -> dict:
   return results
 
 
+def build_autoencoder(config, example_batch, key):
+  views = [example_batch[k] for k in view_keys(example_batch)]
+  m = len(views)
+  losses = tuple(config.reconstruction.losses) or ('squared_error',) * m
+  weights = tuple(config.reconstruction.weights) or (1.0,) * m
+  model = autoencoder.MultimodalAutoencoder(
+      encoders=[network(config.encoder, config.hidden_dim) for _ in views],
+      decoders=[network(config.decoder, view.shape[1]) for view in views],
+      losses=losses, loss_weights=weights, code_dim=config.code_dim,
+      single_modality_fraction=config.single_modality_fraction)
+  params = model.init({'params': key}, example_batch, False, method='loss')['params']
+  return model, {steps.PLAYER: params}
+
+
+def shared_codes(state, views: list[np.ndarray], mask_row: np.ndarray,
+                 batch_size: int) -> np.ndarray:
+  """The autoencoder's shared code of whole splits with the modalities `mask_row` marks."""
+  apply = jax.jit(lambda params, chunk, mask: state.model.apply(
+      {'params': params}, chunk, mask, False, method='encode'))
+  n = len(views[0])
+  batch_size = min(batch_size, n)
+  mask = np.broadcast_to(mask_row.astype(np.float32), (batch_size, len(views)))
+  outputs = []
+  for start in range(0, n, batch_size):
+    chunk = [v[start:start + batch_size] for v in views]
+    size = len(chunk[0])
+    chunk = [np.pad(c, ((0, batch_size - size), (0, 0))) for c in chunk]
+    outputs.append(np.asarray(apply(state.params[steps.PLAYER], chunk, mask))[:size])
+  return np.concatenate(outputs)
+
+
+def evaluate_autoencoder(state, splits, config, workdir) -> dict:
+  """Linear classifier accuracy (%) on the shared code from all modalities and from each one
+  alone (the others missing), against the same classifier on each raw modality."""
+  del workdir
+  keys = view_keys(splits['train'])
+  views = {name: [split[key] for key in keys] for name, split in splits.items()}
+  labels = {name: split['labels'] for name, split in splits.items()}
+  conditions = {'all': np.ones(len(keys))}
+  conditions.update({f'only_{key}': np.eye(len(keys))[i] for i, key in enumerate(keys)})
+  results = {'code_accuracy': {}, 'raw_accuracy': {}}
+  for name, mask in conditions.items():
+    codes = {split: shared_codes(state, views[split], mask, config.evaluation.batch_size)
+             for split in ('train', 'test')}
+    results['code_accuracy'][name] = evaluate.linear_classifier_accuracy(
+        (codes['train'], labels['train']), (codes['test'], labels['test']))
+  for i, key in enumerate(keys):
+    results['raw_accuracy'][key] = evaluate.linear_classifier_accuracy(
+        (views['train'][i], labels['train']), (views['test'][i], labels['test']))
+  return results
+
+
 DCCA_TASK = Task(build=build_dcca, optimizers=one_optimizer, train_step=steps.train_step,
                  eval_step=steps.eval_step, evaluate=evaluate_dcca, batch_keys=view_keys)
 
-TASKS: dict[str, Task] = {'dcca': DCCA_TASK, 'dccae': DCCA_TASK}
+TASKS: dict[str, Task] = {
+    'dcca': DCCA_TASK, 'dccae': DCCA_TASK,
+    'mae': Task(build=build_autoencoder, optimizers=one_optimizer, train_step=steps.train_step,
+                eval_step=steps.eval_step, evaluate=evaluate_autoencoder, batch_keys=view_keys),
+}
 
 
 def get(name: str) -> Task:

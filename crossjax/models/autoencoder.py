@@ -1,0 +1,85 @@
+"""Multimodal autoencoder (Ngiam et al. 2011, "Multimodal Deep Learning") for m >= 2 modalities.
+
+Per-modality encoders, a fusion layer into one shared code, per-modality decoders. A mask
+(B, m) says which modalities an example shows: an absent modality's input is zeroed before its
+encoder and its hidden units after it, and the mask itself is an input of the fusion layer, so
+the code (and every reconstruction) does not depend on what an absent modality holds. Training
+follows the paper's augmentation: a share of the examples shows one modality only, and the
+model always reconstructs all of them.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from crossjax.models import networks
+from crossjax.models.dcca import views_of
+
+RECONSTRUCTION_LOSSES = {'squared_error': networks.squared_error,
+                         'bernoulli': networks.bernoulli_cross_entropy}
+
+
+def augmentation_mask(key: jax.Array, batch_size: int, modalities: int,
+                      single_fraction: float) -> jax.Array:
+  """(B, m) float mask: each example shows every modality, or with probability
+  `single_fraction` one modality chosen uniformly."""
+  single_key, choice_key = jax.random.split(key)
+  single = jax.random.bernoulli(single_key, single_fraction, (batch_size, 1))
+  chosen = jax.nn.one_hot(jax.random.randint(choice_key, (batch_size,), 0, modalities),
+                          modalities)
+  return jnp.where(single, chosen, jnp.ones((batch_size, modalities)))
+
+
+class MultimodalAutoencoder(nn.Module):
+  """encoders[i]: modality i -> hidden features; decoders[i]: code -> modality i (logits where
+  its loss is 'bernoulli'). losses[i] in RECONSTRUCTION_LOSSES, weighted by loss_weights[i]."""
+  encoders: Sequence[nn.Module]
+  decoders: Sequence[nn.Module]
+  losses: Sequence[str]
+  loss_weights: Sequence[float]
+  code_dim: int = 64
+  single_modality_fraction: float = 0.5
+
+  def setup(self):
+    m = len(self.encoders)
+    if m < 2 or not len(self.decoders) == len(self.losses) == len(self.loss_weights) == m:
+      raise ValueError(f'need m >= 2 modalities with one encoder, decoder, loss and weight '
+                       f'each; got {m}, {len(self.decoders)}, {len(self.losses)}, '
+                       f'{len(self.loss_weights)}')
+    unknown = set(self.losses) - set(RECONSTRUCTION_LOSSES)
+    if unknown:
+      raise ValueError(f'unknown losses {sorted(unknown)}; known: {sorted(RECONSTRUCTION_LOSSES)}')
+    self.fusion = nn.Dense(self.code_dim)
+
+  def encode(self, views: Sequence[jax.Array], mask: jax.Array,
+             train: bool = False) -> jax.Array:
+    """The shared code (B, code_dim) from the modalities that `mask` marks present."""
+    hidden = [nn.relu(encoder(view * mask[:, i, None], train)) * mask[:, i, None]
+              for i, (encoder, view) in enumerate(zip(self.encoders, views))]
+    return self.fusion(jnp.concatenate(hidden + [mask], axis=-1))
+
+  def decode(self, code: jax.Array, train: bool = False) -> list[jax.Array]:
+    """Every modality's reconstruction (means, or logits for 'bernoulli')."""
+    return [decoder(code, train) for decoder in self.decoders]
+
+  def __call__(self, views: Sequence[jax.Array], mask: jax.Array,
+               train: bool = False) -> list[jax.Array]:
+    return self.decode(self.encode(views, mask, train), train)
+
+  def loss(self, batch: dict, train: bool = True) -> tuple[jax.Array, dict]:
+    views = views_of(batch, len(self.encoders))
+    size = views[0].shape[0]
+    if train:
+      mask = augmentation_mask(self.make_rng('augment'), size, len(views),
+                               self.single_modality_fraction)
+    else:
+      mask = jnp.ones((size, len(views)))
+    outputs = self(views, mask, train)
+    terms = [RECONSTRUCTION_LOSSES[name](view, output)
+             for name, view, output in zip(self.losses, views, outputs)]
+    metrics = {f'reconstruction_{i}': term for i, term in enumerate(terms, start=1)}
+    return sum(w * term for w, term in zip(self.loss_weights, terms)), metrics

@@ -1,0 +1,36 @@
+"""Multimodal autoencoder (Ngiam et al. 2011) on the six UCI multiple-features views.
+
+Per-view encoders (256 hidden, 128 out), a 64-unit shared code, per-view decoders, squared
+error on standardised features; half of each batch shows one view only. Evaluated by a linear
+classifier on the shared code from all six views and from each view alone, against each raw view.
+
+Reproduce:  ./launch.sh train experiments/configs/mae_mfeat.py
+Smoke:      ./launch.sh train experiments/configs/mae_mfeat.py:smoke
+"""
+
+import ml_collections
+
+from experiments.configs import common
+
+
+def get_config(variant: str = '') -> ml_collections.ConfigDict:
+  common.check_variant(variant)
+  config = common.base('mae', 'mfeat')
+  config.data.standardize = True
+  config.encoder = common.mlp((256,))
+  config.decoder = common.mlp((256,))
+  config.hidden_dim = 128
+  config.code_dim = 64
+  config.single_modality_fraction = 0.5
+  config.reconstruction = ml_collections.ConfigDict(dict(losses=(), weights=()))
+  config.batch_size = 200
+  config.num_epochs = 300
+  config.log_every = 50
+  config.checkpoint_every = 300
+  config.eval_examples = 400
+  config.evaluation.batch_size = 400
+  if variant == 'smoke':
+    config.num_epochs = 5
+    config.log_every = 10
+    config.checkpoint_every = 30
+  return config
