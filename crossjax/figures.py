@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Mapping, Sequence
 
+import numpy as np
+
 import matplotlib
 
 matplotlib.use('Agg')
@@ -24,6 +26,31 @@ def correlation_spectrum(curves: Mapping[str, Sequence[float]], path: str | os.P
   axes.set_title(title)
   axes.grid(alpha=0.3)
   axes.legend()
+  figure.tight_layout()
+  figure.savefig(path)
+  plt.close(figure)
+
+
+def completed_halves(left, right_true, right_predicted, path: str | os.PathLike,
+                     height: int = 28, title: str = 'Right halves completed from left halves'
+                     ) -> None:
+  """A grid: each row shows examples as [left | predicted right] above [left | true right].
+
+  Halves are flattened (n, height * width / 2) intensities in [0, 1].
+  """
+  n = len(left)
+  width = left.shape[1] // height
+  def join(a, b):
+    return np.concatenate([a.reshape(n, height, width), b.reshape(n, height, width)], axis=2)
+  rows = [np.concatenate(list(join(left, right_predicted)), axis=1),
+          np.concatenate(list(join(left, right_true)), axis=1)]
+  figure, axes = plt.subplots(2, 1, figsize=(max(4, n * 0.6), 2.6), dpi=120)
+  for axis, image, label in zip(axes, rows, ('completed', 'truth')):
+    axis.imshow(image, cmap='gray', vmin=0, vmax=1)
+    axis.set_ylabel(label)
+    axis.set_xticks([])
+    axis.set_yticks([])
+  figure.suptitle(title)
   figure.tight_layout()
   figure.savefig(path)
   plt.close(figure)

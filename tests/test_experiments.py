@@ -50,7 +50,7 @@ def test_demo_trains_deep_and_linear_cca_with_overrides(tmp_path):
 
 
 def test_smoke_variants_run(tmp_path, data_dir):
-  for name in ('dcca_mnist', 'dccae_noisy_mnist', 'mae_mfeat'):
+  for name in ('dcca_mnist', 'dccae_noisy_mnist', 'mae_mfeat', 'mae_mnist_halves'):
     result = subprocess.run(
         [sys.executable, 'experiments/train.py', f'--config=experiments/configs/{name}.py:smoke',
          f'--workdir={tmp_path / name}', '--config.progress_bar=False',
@@ -61,6 +61,9 @@ def test_smoke_variants_run(tmp_path, data_dir):
     if name == 'mae_mfeat':
       assert results['code_accuracy']['all'] > 50.0  # 10 classes: chance is 10 %
       assert len(results['code_accuracy']) == 7 and len(results['raw_accuracy']) == 6
+    elif name == 'mae_mnist_halves':
+      assert results['code_accuracy']['only_x1'] > 50.0
+      assert (tmp_path / name / 'halves.png').read_bytes()[:4] == b'\x89PNG'
     else:
       assert np.isfinite(results['total_correlation']['test'])
     if name == 'dccae_noisy_mnist':

@@ -146,11 +146,15 @@ def shared_codes(state, views: list[np.ndarray], mask_row: np.ndarray,
 
 def evaluate_autoencoder(state, splits, config, workdir) -> dict:
   """Linear classifier accuracy (%) on the shared code from all modalities and from each one
-  alone (the others missing), against the same classifier on each raw modality."""
-  del workdir
+  alone (the others missing), against the same classifier on each raw modality; the
+  classifiers train on at most config.evaluation.max_train_examples. For image halves
+  (config.evaluation.halves_figure), halves.png shows right halves completed from left ones."""
   keys = view_keys(splits['train'])
-  views = {name: [split[key] for key in keys] for name, split in splits.items()}
-  labels = {name: split['labels'] for name, split in splits.items()}
+  limit = config.evaluation.get('max_train_examples', 0) or None
+  views = {name: [split[key][:limit if name == 'train' else None] for key in keys]
+           for name, split in splits.items()}
+  labels = {name: split['labels'][:limit if name == 'train' else None]
+            for name, split in splits.items()}
   conditions = {'all': np.ones(len(keys))}
   conditions.update({f'only_{key}': np.eye(len(keys))[i] for i, key in enumerate(keys)})
   results = {'code_accuracy': {}, 'raw_accuracy': {}}
@@ -162,6 +166,12 @@ def evaluate_autoencoder(state, splits, config, workdir) -> dict:
   for i, key in enumerate(keys):
     results['raw_accuracy'][key] = evaluate.linear_classifier_accuracy(
         (views['train'][i], labels['train']), (views['test'][i], labels['test']))
+  if config.evaluation.get('halves_figure', False) and jax.process_index() == 0:
+    left, right = (v[:12] for v in views['test'][:2])
+    code = shared_codes(state, [left, right], np.array([1.0, 0.0]), len(left))
+    logits = state.model.apply({'params': state.params[steps.PLAYER]}, code, method='decode')[1]
+    figures.completed_halves(left, right, np.asarray(jax.nn.sigmoid(logits)),
+                             os.path.join(workdir, 'halves.png'))
   return results
 
 
