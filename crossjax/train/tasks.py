@@ -69,19 +69,25 @@ def one_optimizer(config, total_steps):
   return {steps.PLAYER: make_optimizer(config.optimizer, total_steps)}
 
 
-def encode(state, views: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
-  """Codes of whole splits, in fixed-size chunks (the last one padded): one compilation."""
-  apply = jax.jit(lambda params, chunk: state.model.apply({'params': params}, chunk, False,
-                                                          method='encode'))
-  n = len(views[0])
+def chunked(apply, arrays: list[np.ndarray], batch_size: int):
+  """apply(chunk) over whole arrays in fixed-size row chunks (the last one padded), so a jitted
+  `apply` compiles once; returns its outputs (any pytree) concatenated over the rows."""
+  n = len(arrays[0])
   batch_size = min(batch_size, n)
   outputs = []
   for start in range(0, n, batch_size):
-    chunk = [v[start:start + batch_size] for v in views]
+    chunk = [a[start:start + batch_size] for a in arrays]
     size = len(chunk[0])
     chunk = [np.pad(c, ((0, batch_size - size), (0, 0))) for c in chunk]
-    outputs.append([np.asarray(z)[:size] for z in apply(state.params[steps.PLAYER], chunk)])
-  return [np.concatenate(parts) for parts in zip(*outputs)]
+    outputs.append(jax.tree.map(lambda x, size=size: np.asarray(x)[:size], apply(chunk)))
+  return jax.tree.map(lambda *parts: np.concatenate(parts), *outputs)
+
+
+def encode(state, views: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
+  """Deep CCA codes of whole splits."""
+  apply = jax.jit(lambda params, chunk: state.model.apply({'params': params}, chunk, False,
+                                                          method='encode'))
+  return chunked(lambda chunk: apply(state.params[steps.PLAYER], chunk), views, batch_size)
 
 
 def evaluate_dcca(state, splits, config, workdir) -> dict:
@@ -132,16 +138,10 @@ def shared_codes(state, views: list[np.ndarray], mask_row: np.ndarray,
   """The autoencoder's shared code of whole splits with the modalities `mask_row` marks."""
   apply = jax.jit(lambda params, chunk, mask: state.model.apply(
       {'params': params}, chunk, mask, False, method='encode'))
-  n = len(views[0])
-  batch_size = min(batch_size, n)
-  mask = np.broadcast_to(mask_row.astype(np.float32), (batch_size, len(views)))
-  outputs = []
-  for start in range(0, n, batch_size):
-    chunk = [v[start:start + batch_size] for v in views]
-    size = len(chunk[0])
-    chunk = [np.pad(c, ((0, batch_size - size), (0, 0))) for c in chunk]
-    outputs.append(np.asarray(apply(state.params[steps.PLAYER], chunk, mask))[:size])
-  return np.concatenate(outputs)
+  mask = np.broadcast_to(mask_row.astype(np.float32),
+                         (min(batch_size, len(views[0])), len(views)))
+  return chunked(lambda chunk: apply(state.params[steps.PLAYER], chunk, mask), views,
+                 batch_size)
 
 
 def evaluate_autoencoder(state, splits, config, workdir) -> dict:
