@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -11,13 +10,7 @@ import ml_collections
 import numpy as np
 
 from crossjax import data, figures, linear
-
-
-def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """Writes the resolved config (after command-line overrides) as workdir/config.json."""
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, 'config.json'), 'w') as file:
-    file.write(config.to_json_best_effort(indent=2, sort_keys=True) + '\n')
+from crossjax.train import writer
 
 
 def fit_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -26,7 +19,7 @@ def fit_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   Returns the metrics: per-split canonical correlations of the fitted projections and their
   totals (the sum over the k components, Andrew et al. 2013's 'total correlation').
   """
-  write_config(config, workdir)
+  writer.write_config(config, workdir)
   splits = data.load_dataset(config.data.name, config.data.path or None, config.data.seed)
   train = splits['train']
   if config.data.max_train_examples:
@@ -45,8 +38,7 @@ def fit_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       'correlations': correlations,
       'total_correlation': {name: float(np.sum(values)) for name, values in correlations.items()},
   }
-  with open(os.path.join(workdir, 'results.json'), 'w') as file:
-    json.dump(metrics, file, indent=2)
+  writer.write_json(workdir, 'results.json', metrics)
   figures.correlation_spectrum(
       correlations, os.path.join(workdir, 'spectrum.png'),
       title=f'Linear CCA on {config.data.name}: correlation per component')

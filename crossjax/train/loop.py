@@ -9,7 +9,6 @@ same parameters as an unbroken run. Host syncs happen only at log, eval and chec
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import time
@@ -20,10 +19,9 @@ import numpy as np
 from tqdm import tqdm
 
 from crossjax import data
-from crossjax.train import linear_fit, parallel, tasks
+from crossjax.train import linear_fit, parallel, tasks, writer
 from crossjax.train.checkpoint import Checkpointer
 from crossjax.train.state import create_state
-from crossjax.train.writer import MetricWriter
 
 
 class NonFiniteError(RuntimeError):
@@ -74,20 +72,13 @@ def _mean(history) -> dict:
           for name in history[-1][1]}
 
 
-def write_json(workdir: str, name: str, content: dict) -> None:
-  if jax.process_index() == 0:
-    with open(os.path.join(workdir, name), 'w') as file:
-      json.dump(content, file, indent=2)
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains `config.model` (resuming from workdir/checkpoints) and evaluates it on the test
   split. Writes config.json, metrics.jsonl, tensorboard/, checkpoints/ and results.json."""
   if config.model == 'linear_cca':
     return linear_fit.fit_and_evaluate(config, workdir)
   task = tasks.get(config.model)
-  if jax.process_index() == 0:
-    linear_fit.write_config(config, workdir)
+  writer.write_config(config, workdir)
   mesh = parallel.data_mesh()
   replicated = parallel.replicated(mesh)
   splits = data.load_dataset(config.data.name, config.data.path or None, config.data.seed)
@@ -114,7 +105,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if jax.process_index() == 0:
       print(f'Resuming from the checkpoint at step {int(state.step)} in {workdir}', flush=True)
   start = int(state.step)
-  writer = MetricWriter(workdir, resume_step=start if restored is not None else None)
+  metric_writer = writer.MetricWriter(workdir, resume_step=start if restored is not None else None)
 
   step_fn = jax.jit(task.train_step, donate_argnums=0, out_shardings=replicated)
   eval_fn = jax.jit(task.eval_step)
@@ -146,13 +137,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       train_seconds += now - clock
       averages = _mean(history)
       averages['steps_per_second'] = (done - clock_step) / (now - clock)
-      writer.write(done, averages)
+      metric_writer.write(done, averages)
       bar.set_postfix(loss=f'{averages["loss"]:.4g}', refresh=False)
       bar.update(done - bar.n)
       if eval_now:
         validation = jax.device_get(eval_fn(parallel.local_copy(state), tune_batch))
         _check_finite([(done, validation)], checkpoints.latest_step())
-        writer.write(done, validation, split='tune')
+        metric_writer.write(done, validation, split='tune')
         checkpoints.save_best(state, validation)
       if save_now:
         checkpoints.save(state)
@@ -163,11 +154,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       clock, clock_step = time.perf_counter(), done
   bar.close()
   checkpoints.wait()
-  writer.close()
+  metric_writer.close()
   results = task.evaluate(parallel.local_copy(state), splits, config, workdir)
   results.update(model=config.model, dataset=config.data.name, steps=total_steps,
                  train_seconds_this_run=train_seconds, num_train_examples=num_examples,
                  resumed_from=start if restored is not None else None)
-  write_json(workdir, 'results.json', results)
+  writer.write_json(workdir, 'results.json', results)
   checkpoints.close()
   return results

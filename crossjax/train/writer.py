@@ -6,7 +6,23 @@ import json
 import os
 
 import jax
+import ml_collections
 import numpy as np
+
+
+def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Writes the resolved config (after command-line overrides) as workdir/config.json."""
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, 'config.json'), 'w') as file:
+      file.write(config.to_json_best_effort(indent=2, sort_keys=True) + '\n')
+
+
+def write_json(workdir: str, name: str, content: dict) -> None:
+  """Writes workdir/name as indented JSON (process 0 only)."""
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, name), 'w') as file:
+      json.dump(content, file, indent=2)
 
 
 class MetricWriter:
