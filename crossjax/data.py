@@ -139,12 +139,30 @@ def _split_permutation(n: int, seed: int) -> np.ndarray:
 
 
 def _halves(images_NxHxW: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """Left and right halves of images, each flattened to (N, H * W / 2), float32 in [0, 1]."""
+  """Left and right halves of images in [0, 1], each flattened to (N, H * W / 2)."""
   width = images_NxHxW.shape[2]
-  images = images_NxHxW.astype(np.float32) / np.float32(255 if images_NxHxW.max() > 1 else 1)
-  left = images[:, :, :width // 2].reshape(len(images), -1)
-  right = images[:, :, width // 2:].reshape(len(images), -1)
+  left = images_NxHxW[:, :, :width // 2].reshape(len(images_NxHxW), -1)
+  right = images_NxHxW[:, :, width // 2:].reshape(len(images_NxHxW), -1)
   return left, right
+
+
+def _mnist_images(path, tune_size: int, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+  """{split: (images (N, 28, 28) in [0, 1] float32, labels)}: the 60k training images split
+  into train / tune (`tune_size`) by a seeded permutation; test is the 10k test set."""
+  arrays = load_file('mnist.npz', path)
+  order = _split_permutation(len(arrays['x_train']), seed)
+  parts = {'train': (arrays['x_train'], arrays['y_train'], order[tune_size:]),
+           'tune': (arrays['x_train'], arrays['y_train'], order[:tune_size]),
+           'test': (arrays['x_test'], arrays['y_test'], slice(None))}
+  return {name: (images[index].astype(np.float32) / 255, labels[index].astype(np.int64))
+          for name, (images, labels, index) in parts.items()}
+
+
+def mnist(path=None, tune_size: int = 6000, seed: int = 0) -> dict[str, Split]:
+  """MNIST digits as one 784-pixel view 'x1' in [0, 1]: 54k train / 6k tune / 10k test, the
+  same split as `mnist_halves`."""
+  return {name: {'x1': images.reshape(len(images), -1), 'labels': labels}
+          for name, (images, labels) in _mnist_images(path, tune_size, seed).items()}
 
 
 def mnist_halves(path=None, tune_size: int = 6000, seed: int = 0) -> dict[str, Split]:
@@ -153,16 +171,19 @@ def mnist_halves(path=None, tune_size: int = 6000, seed: int = 0) -> dict[str, S
   The 60k training images are split into 54k train / 6k tune by a seeded permutation; test is
   the 10k test set.
   """
-  arrays = load_file('mnist.npz', path)
-  order = _split_permutation(len(arrays['x_train']), seed)
-  parts = {'train': order[tune_size:], 'tune': order[:tune_size]}
   splits = {}
-  for name, index in parts.items():
-    x1, x2 = _halves(arrays['x_train'][index])
-    splits[name] = {'x1': x1, 'x2': x2, 'labels': arrays['y_train'][index].astype(np.int64)}
-  x1, x2 = _halves(arrays['x_test'])
-  splits['test'] = {'x1': x1, 'x2': x2, 'labels': arrays['y_test'].astype(np.int64)}
+  for name, (images, labels) in _mnist_images(path, tune_size, seed).items():
+    x1, x2 = _halves(images)
+    splits[name] = {'x1': x1, 'x2': x2, 'labels': labels}
   return splits
+
+
+def join_halves(left: np.ndarray, right: np.ndarray, height: int = 28) -> np.ndarray:
+  """Flattened whole images (N, height * width) from flattened left and right halves: the
+  inverse of the split in `mnist_halves`."""
+  n = len(left)
+  return np.concatenate([np.asarray(left).reshape(n, height, -1),
+                         np.asarray(right).reshape(n, height, -1)], axis=2).reshape(n, -1)
 
 
 def _rotate(images_NxHxW: np.ndarray, angles_rad: np.ndarray) -> np.ndarray:
@@ -240,7 +261,7 @@ def digits_halves(seed: int = 0, fractions=(0.6, 0.2, 0.2)) -> dict[str, Split]:
   """
   from sklearn.datasets import load_digits  # pylint: disable=import-outside-toplevel
   digits = load_digits()
-  left, right = _halves(digits.images / 16.0)
+  left, right = _halves((digits.images / 16.0).astype(np.float32))
   return _stratified_splits({'x1': left, 'x2': right}, digits.target.astype(np.int64), seed,
                             fractions)
 
@@ -319,6 +340,7 @@ def steps_per_epoch(num_examples: int, batch_size: int) -> int:
 def load_dataset(name: str, path=None, seed: int = 0) -> dict[str, Split]:
   """Loads a dataset by its config name, with the seed of its split."""
   loaders = {
+      'mnist': lambda: mnist(path, seed=seed),
       'mnist_halves': lambda: mnist_halves(path, seed=seed),
       'noisy_mnist': lambda: noisy_mnist(path, seed=seed),
       'mfeat': lambda: mfeat(path=path, seed=seed),

@@ -54,3 +54,20 @@ def completed_halves(left, right_true, right_predicted, path: str | os.PathLike,
   figure.tight_layout()
   figure.savefig(path)
   plt.close(figure)
+
+
+def digit_grid(images, path: str | os.PathLike, title: str = '', height: int = 28) -> None:
+  """A grid of flattened images (rows, columns, height * width) in [0, 1], one row label each
+  (the row index: the requested class)."""
+  images = np.asarray(images)
+  rows, columns = images.shape[:2]
+  width = images.shape[2] // height
+  tiles = images.reshape(rows, columns, height, width).transpose(0, 2, 1, 3)
+  figure, axes = plt.subplots(figsize=(columns * 0.5 + 0.6, rows * 0.5 + 0.5), dpi=120)
+  axes.imshow(tiles.reshape(rows * height, columns * width), cmap='gray', vmin=0, vmax=1)
+  axes.set_yticks([height * (row + 0.5) for row in range(rows)], [str(r) for r in range(rows)])
+  axes.set_xticks([])
+  axes.set_title(title)
+  figure.tight_layout()
+  figure.savefig(path)
+  plt.close(figure)

@@ -46,6 +46,21 @@ def summary(results: dict) -> str:
     svm = results['svm_view1']
     lines.append(f'  linear SVM on view-1 codes: test error {svm["test_error"]:.2f} % '
                  f'(C = {svm["C"]})')
+  for name in ('tune_accuracy', 'test_accuracy'):
+    if name in results:
+      lines.append(f'  {name.replace("_", " ")}: {results[name]:.2f} %')
+  if 'classifier' in results:
+    lines.append(f'  judging classifier: {results["classifier"]["test_accuracy"]:.2f} % on the '
+                 'MNIST test set')
+  if 'conditional_accuracy' in results:
+    lines.append(f'  generated digits of the requested class: '
+                 f'{results["conditional_accuracy"]:.2f} %')
+  if 'parzen' in results:
+    parzen = results['parzen']
+    lines.append(f'  Parzen log-likelihood (test): {parzen["test_mean"]:.1f} +- '
+                 f'{parzen["test_standard_error"]:.1f} (sigma {parzen["sigma"]:.3f})')
+  for name, accuracy in results.get('transfer_accuracy', {}).items():
+    lines.append(f'  classifier on left half + {name.replace("_", " ")}: {accuracy:.2f} %')
   return '\n'.join(lines)
 
 

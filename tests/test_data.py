@@ -24,6 +24,17 @@ def test_mnist_halves_protocol(data_dir):
   assert len(np.unique(np.concatenate([splits['train']['labels'], splits['tune']['labels']]))) == 10
 
 
+def test_whole_mnist_has_the_split_of_the_halves_and_joins_them_back(data_dir):
+  whole, halves = data.mnist(data_dir), data.mnist_halves(data_dir)
+  raw = np.load(data_dir / 'mnist.npz', allow_pickle=False)
+  np.testing.assert_array_equal(whole['test']['x1'][3],
+                                raw['x_test'][3].reshape(-1).astype(np.float32) / 255)
+  for name in ('train', 'tune', 'test'):
+    np.testing.assert_array_equal(whole[name]['labels'], halves[name]['labels'])
+    np.testing.assert_array_equal(
+        data.join_halves(halves[name]['x1'], halves[name]['x2']), whole[name]['x1'])
+
+
 def test_noisy_mnist_protocol(data_dir):
   splits = data.noisy_mnist(data_dir, seed=3, sizes=(600, 200, 300))
   again = data.noisy_mnist(data_dir, seed=3, sizes=(600, 200, 300))

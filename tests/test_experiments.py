@@ -49,12 +49,15 @@ def test_demo_trains_deep_and_linear_cca_with_overrides(tmp_path):
   assert steps[-1] == 60
 
 
-def test_smoke_variants_run(tmp_path, data_dir):
-  for name in ('dcca_mnist', 'dccae_noisy_mnist', 'mae_mfeat', 'mae_mnist_halves'):
+def test_smoke_variants_run(tmp_path, data_dir, mnist_judge_dir):
+  for name in ('dcca_mnist', 'dccae_noisy_mnist', 'mae_mfeat', 'mae_mnist_halves', 'cgan_mnist',
+               'cgan_halves'):
+    judge = ([f'--config.evaluation.classifier_workdir={mnist_judge_dir}']
+             if name.startswith('cgan') else [])
     result = subprocess.run(
         [sys.executable, 'experiments/train.py', f'--config=experiments/configs/{name}.py:smoke',
          f'--workdir={tmp_path / name}', '--config.progress_bar=False',
-         f'--config.data.path={data_dir}'],
+         f'--config.data.path={data_dir}', *judge],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / name / 'results.json').read_text())
@@ -63,6 +66,16 @@ def test_smoke_variants_run(tmp_path, data_dir):
       assert len(results['code_accuracy']) == 7 and len(results['raw_accuracy']) == 6
     elif name == 'mae_mnist_halves':
       assert results['code_accuracy']['only_x1'] > 50.0
+      assert (tmp_path / name / 'halves.png').read_bytes()[:4] == b'\x89PNG'
+    elif name == 'cgan_mnist':
+      # The generator draws the requested digit far more often than chance (10 %).
+      assert results['classifier']['test_accuracy'] > 90.0  # the smoke judge
+      assert results['conditional_accuracy'] > 30.0
+      assert np.isfinite(results['parzen']['test_mean'])
+      assert (tmp_path / name / 'digits.png').read_bytes()[:4] == b'\x89PNG'
+    elif name == 'cgan_halves':
+      transfer = results['transfer_accuracy']
+      assert transfer['real_right'] > 90.0 and transfer['empty_right'] < transfer['real_right']
       assert (tmp_path / name / 'halves.png').read_bytes()[:4] == b'\x89PNG'
     else:
       assert np.isfinite(results['total_correlation']['test'])

@@ -133,11 +133,18 @@ def test_nan_in_a_batch_stops_the_run_with_a_clear_message(tmp_path, monkeypatch
 # ------------------------------------------------------------ whole runs in subprocesses
 
 
-def run_args(workdir, steps=40, extra=()):
-  return [sys.executable, 'experiments/train.py', '--config=experiments/configs/demo.py',
+def run_args(workdir, steps=40, extra=(), config='demo.py', widths=('encoder',)):
+  return [sys.executable, 'experiments/train.py', f'--config=experiments/configs/{config}',
           f'--workdir={workdir}', f'--config.num_steps={steps}', '--config.log_every=1',
-          '--config.checkpoint_every=10', '--config.encoder.widths=(64,)',
+          '--config.checkpoint_every=10', *(f'--config.{name}.widths=(64,)' for name in widths),
           '--config.progress_bar=False', *extra]
+
+
+def cgan_run_args(data_dir, judge_dir):
+  """The modality-conditioned cGAN (two players, two optimizers) in the same harness."""
+  return dict(config='cgan_halves.py:smoke', widths=('generator', 'discriminator'),
+              extra=(f'--config.data.path={data_dir}',
+                     f'--config.evaluation.classifier_workdir={judge_dir}'))
 
 
 def final_params(workdir, step):
@@ -159,20 +166,26 @@ def wait_for_step(workdir, step, process, timeout=120):
   raise TimeoutError(f'step {step} not reached')
 
 
-def test_sigkill_and_resume_equals_unbroken_run(tmp_path):
+@pytest.mark.parametrize('model', ['dcca', 'cgan'])
+def test_sigkill_and_resume_equals_unbroken_run(model, tmp_path, request):
+  options = {}
+  if model == 'cgan':
+    options = cgan_run_args(request.getfixturevalue('data_dir'),
+                            request.getfixturevalue('mnist_judge_dir'))
   unbroken = tmp_path / 'unbroken'
-  subprocess.run(run_args(unbroken), cwd=ROOT, check=True, capture_output=True, timeout=300)
+  subprocess.run(run_args(unbroken, **options), cwd=ROOT, check=True, capture_output=True,
+                 timeout=300)
   killed = tmp_path / 'killed'
   kill_at = random.Random(os.getpid()).randint(12, 35)
-  process = subprocess.Popen(run_args(killed), cwd=ROOT, stdout=subprocess.DEVNULL,
+  process = subprocess.Popen(run_args(killed, **options), cwd=ROOT, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
   wait_for_step(killed, kill_at, process)
   process.send_signal(signal.SIGKILL)
   process.wait()
   left = [p.name for p in (killed / 'checkpoints' / 'latest').iterdir()]
   complete = sorted(int(name) for name in left if name.isdigit())
-  resumed = subprocess.run(run_args(killed), cwd=ROOT, capture_output=True, text=True,
-                           timeout=300)
+  resumed = subprocess.run(run_args(killed, **options), cwd=ROOT, capture_output=True,
+                           text=True, timeout=300)
   assert resumed.returncode == 0, resumed.stderr
   if complete:
     assert f'Resuming from the checkpoint at step {complete[-1]}' in resumed.stdout

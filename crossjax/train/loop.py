@@ -9,6 +9,7 @@ same parameters as an unbroken run. Host syncs happen only at log, eval and chec
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import time
@@ -21,7 +22,7 @@ from tqdm import tqdm
 from crossjax import data
 from crossjax.train import linear_fit, parallel, tasks, writer
 from crossjax.train.checkpoint import Checkpointer
-from crossjax.train.state import create_state
+from crossjax.train.state import TrainState, create_state
 
 
 class NonFiniteError(RuntimeError):
@@ -77,6 +78,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   split. Writes config.json, metrics.jsonl, tensorboard/, checkpoints/ and results.json."""
   if config.model == 'linear_cca':
     return linear_fit.fit_and_evaluate(config, workdir)
+  run = train(config, workdir)
+  results = tasks.get(config.model).evaluate(parallel.local_copy(run.state), run.splits,
+                                             config, workdir)
+  results.update(model=config.model, dataset=config.data.name, **run.summary)
+  writer.write_json(workdir, 'results.json', results)
+  return results
+
+
+@dataclasses.dataclass
+class TrainedRun:
+  """What `train` leaves: the final state (replicated), the dataset splits and a summary."""
+  state: TrainState
+  splits: dict
+  summary: dict
+
+
+def train(config: ml_collections.ConfigDict, workdir: str) -> TrainedRun:
+  """Runs (or resumes, or, when workdir holds the final checkpoint, only restores) the
+  training of `config.model` in `workdir`. Writes config.json, metrics.jsonl, tensorboard/
+  and checkpoints/."""
   task = tasks.get(config.model)
   writer.write_config(config, workdir)
   mesh = parallel.data_mesh()
@@ -103,7 +124,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if restored is not None:
     state = restored
     if jax.process_index() == 0:
-      print(f'Resuming from the checkpoint at step {int(state.step)} in {workdir}', flush=True)
+      print(f'{"Restored the finished run" if int(state.step) == total_steps else "Resuming"} '
+            f'from the checkpoint at step {int(state.step)} in {workdir}', flush=True)
   start = int(state.step)
   metric_writer = writer.MetricWriter(workdir, resume_step=start if restored is not None else None)
 
@@ -138,7 +160,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       averages = _mean(history)
       averages['steps_per_second'] = (done - clock_step) / (now - clock)
       metric_writer.write(done, averages)
-      bar.set_postfix(loss=f'{averages["loss"]:.4g}', refresh=False)
+      bar.set_postfix({name: f'{averages[name]:.4g}' for name in task.progress_metrics},
+                      refresh=False)
       bar.update(done - bar.n)
       if eval_now:
         validation = jax.device_get(eval_fn(parallel.local_copy(state), tune_batch))
@@ -154,11 +177,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       clock, clock_step = time.perf_counter(), done
   bar.close()
   checkpoints.wait()
-  metric_writer.close()
-  results = task.evaluate(parallel.local_copy(state), splits, config, workdir)
-  results.update(model=config.model, dataset=config.data.name, steps=total_steps,
-                 train_seconds_this_run=train_seconds, num_train_examples=num_examples,
-                 resumed_from=start if restored is not None else None)
-  writer.write_json(workdir, 'results.json', results)
   checkpoints.close()
-  return results
+  metric_writer.close()
+  return TrainedRun(state, splits, dict(
+      steps=total_steps, train_seconds_this_run=train_seconds, num_train_examples=num_examples,
+      resumed_from=start if restored is not None else None))

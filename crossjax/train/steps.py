@@ -1,7 +1,9 @@
-"""Pure, module-level train and eval steps for one-player models (DCCA, DCCAE, autoencoders).
+"""Pure, module-level train and eval steps.
 
-`model.loss(batch, train)` gives (loss, metrics); these steps differentiate it and apply the
-optimizer. Metrics come back as device scalars; the loop syncs them only at log steps.
+One-player models (DCCA, DCCAE, autoencoders, the classifier): `model.loss(batch, train)` gives
+(loss, metrics); the step differentiates it and applies the optimizer. The conditional GAN has
+two players with a step of its own. Metrics come back as device scalars; the loop syncs them
+only at log steps.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 import jax
 import optax
 
+from crossjax.models import gan
 from crossjax.train.state import TrainState
 
 PLAYER = 'model'
+EVAL_NOISE_SALT = 2**31 - 1  # eval noise: fold_in(key, salt), apart from every step's
 
 
 def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
@@ -33,3 +37,46 @@ def eval_step(state: TrainState, batch: dict) -> dict:
   loss, metrics = state.model.apply({'params': state.params[PLAYER]}, batch, False,
                                     method='loss')
   return {**metrics, 'loss': loss}
+
+
+def gan_train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+  """One conditional-GAN step (Mirza and Osindero 2014): update D on real targets and fakes of
+  the current G (plus the R1 penalty where model.r1_weight > 0), then G against the updated D
+  with fresh noise. Both optimizers advance once."""
+  model = state.model
+
+  def players(generator, discriminator):
+    return {'params': {gan.GENERATOR: generator, gan.DISCRIMINATOR: discriminator}}
+
+  def discriminator_loss(params):
+    variables = players(state.params[gan.GENERATOR], params)
+    loss, metrics = model.apply(variables, batch, True, method='discriminator_loss',
+                                rngs={'noise': state.step_rng(0), 'dropout': state.step_rng(1)})
+    if model.r1_weight:
+      metrics['r1'] = gan.r1_penalty(model, variables, batch, {'dropout': state.step_rng(4)})
+      loss = loss + 0.5 * model.r1_weight * metrics['r1']
+      metrics['d_loss'] = loss
+    return loss, metrics
+
+  (_, d_metrics), d_grads = jax.value_and_grad(discriminator_loss, has_aux=True)(
+      state.params[gan.DISCRIMINATOR])
+  state = state.apply_gradients(gan.DISCRIMINATOR, d_grads)
+
+  def generator_loss(params):
+    return model.apply(players(params, state.params[gan.DISCRIMINATOR]), batch, True,
+                       method='generator_loss',
+                       rngs={'noise': state.step_rng(2), 'dropout': state.step_rng(3)})
+
+  (_, g_metrics), g_grads = jax.value_and_grad(generator_loss, has_aux=True)(
+      state.params[gan.GENERATOR])
+  state = state.apply_gradients(gan.GENERATOR, g_grads).replace(step=state.step + 1)
+  return state, {**d_metrics, **g_metrics, 'd_grad_norm': optax.tree.norm(d_grads),
+                 'g_grad_norm': optax.tree.norm(g_grads)}
+
+
+def gan_eval_step(state: TrainState, batch: dict) -> dict:
+  """Both players' losses on `batch` without dropout, with noise fixed by the run's key."""
+  rngs = {'noise': jax.random.fold_in(state.key, EVAL_NOISE_SALT)}
+  (_, d_metrics), (_, g_metrics) = state.model.apply({'params': state.params}, batch, False,
+                                                     rngs=rngs)
+  return {**d_metrics, **g_metrics}

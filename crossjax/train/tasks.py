@@ -14,9 +14,9 @@ import jax
 import ml_collections
 import numpy as np
 
-from crossjax import evaluate, figures
-from crossjax.models import autoencoder, dcca, networks
-from crossjax.train import steps
+from crossjax import data, evaluate, figures
+from crossjax.models import autoencoder, classifier, dcca, gan, networks
+from crossjax.train import parallel, steps
 from crossjax.train.state import make_optimizer
 
 
@@ -27,7 +27,8 @@ class Task:
   train_step(state, batch) -> (state, metrics); eval_step(state, batch) -> metrics;
   evaluate(state, splits, config, workdir) -> results (every process computes, process 0
   writes figures); batch_keys(split) -> the arrays a batch holds; the validation metric (in
-  eval_step's metrics) that picks the best checkpoint, and whether lower is better."""
+  eval_step's metrics) that picks the best checkpoint ('' keeps no best checkpoint), whether
+  lower is better, and the metrics the progress bar shows."""
   build: Callable
   optimizers: Callable
   train_step: Callable
@@ -36,6 +37,7 @@ class Task:
   batch_keys: Callable
   validation_metric: str = 'loss'
   validation_mode: str = 'min'
+  progress_metrics: tuple[str, ...] = ('loss',)
 
 
 def view_keys(split: dict) -> list[str]:
@@ -69,25 +71,11 @@ def one_optimizer(config, total_steps):
   return {steps.PLAYER: make_optimizer(config.optimizer, total_steps)}
 
 
-def chunked(apply, arrays: list[np.ndarray], batch_size: int):
-  """apply(chunk) over whole arrays in fixed-size row chunks (the last one padded), so a jitted
-  `apply` compiles once; returns its outputs (any pytree) concatenated over the rows."""
-  n = len(arrays[0])
-  batch_size = min(batch_size, n)
-  outputs = []
-  for start in range(0, n, batch_size):
-    chunk = [a[start:start + batch_size] for a in arrays]
-    size = len(chunk[0])
-    chunk = [np.pad(c, ((0, batch_size - size), (0, 0))) for c in chunk]
-    outputs.append(jax.tree.map(lambda x, size=size: np.asarray(x)[:size], apply(chunk)))
-  return jax.tree.map(lambda *parts: np.concatenate(parts), *outputs)
-
-
 def encode(state, views: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
   """Deep CCA codes of whole splits."""
   apply = jax.jit(lambda params, chunk: state.model.apply({'params': params}, chunk, False,
                                                           method='encode'))
-  return chunked(lambda chunk: apply(state.params[steps.PLAYER], chunk), views, batch_size)
+  return evaluate.chunked(lambda chunk: apply(state.params[steps.PLAYER], chunk), views, batch_size)
 
 
 def evaluate_dcca(state, splits, config, workdir) -> dict:
@@ -140,7 +128,7 @@ def shared_codes(state, views: list[np.ndarray], mask_row: np.ndarray,
       {'params': params}, chunk, mask, False, method='encode'))
   mask = np.broadcast_to(mask_row.astype(np.float32),
                          (min(batch_size, len(views[0])), len(views)))
-  return chunked(lambda chunk: apply(state.params[steps.PLAYER], chunk, mask), views,
+  return evaluate.chunked(lambda chunk: apply(state.params[steps.PLAYER], chunk, mask), views,
                  batch_size)
 
 
@@ -175,13 +163,144 @@ def evaluate_autoencoder(state, splits, config, workdir) -> dict:
   return results
 
 
+def build_classifier(config, example_batch, key):
+  model = classifier.Classifier(network(config.network, config.num_classes))
+  params = model.init({'params': key}, example_batch, False, method='loss')['params']
+  return model, {steps.PLAYER: params}
+
+
+def predict_labels(state, images: np.ndarray, batch_size: int) -> np.ndarray:
+  """The classifier's labels for whole arrays of images."""
+  apply = jax.jit(lambda params, chunk: jax.numpy.argmax(
+      state.model.apply({'params': params}, chunk[0]), axis=-1))
+  return evaluate.chunked(lambda chunk: apply(state.params[steps.PLAYER], chunk), [images],
+                          batch_size)
+
+
+def evaluate_classifier(state, splits, config, workdir) -> dict:
+  del workdir
+  return {f'{name}_accuracy': 100.0 * float(np.mean(
+      predict_labels(state, splits[name]['x1'], config.evaluation.batch_size)
+      == splits[name]['labels'])) for name in ('tune', 'test')}
+
+
+def trained_classifier(config, workdir: str):
+  """The digit classifier that judges generated images: `config.evaluation.classifier`, trained
+  once in its own work directory (config.evaluation.classifier_workdir, by default a folder
+  named after the classifier beside `workdir`) and restored from there afterwards. Returns
+  (state, its results on the tune and test splits)."""
+  from crossjax.train import loop  # pylint: disable=import-outside-toplevel  (loop imports us)
+  classifier_config = config.evaluation.classifier.copy_and_resolve_references()
+  classifier_config.data.path = classifier_config.data.path or config.data.path
+  classifier_config.progress_bar = config.progress_bar
+  directory = config.evaluation.classifier_workdir or os.path.join(
+      os.path.dirname(os.path.abspath(workdir)), classifier_config.name)
+  run = loop.train(classifier_config, directory)
+  state = parallel.local_copy(run.state)
+  return state, evaluate_classifier(state, run.splits, classifier_config, directory)
+
+
+def build_cgan(config, example_batch, key):
+  settings = config.gan
+  num_classes = config.num_classes if settings.condition == 'labels' else 0
+
+  def condition_encoder(section):
+    return gan.ConditionEncoder(network(section, settings.condition_dim),
+                                num_classes=num_classes)
+
+  target_dim = example_batch[settings.target].shape[1]
+  model = gan.ConditionalGAN(
+      generator=gan.Generator(network(config.generator, target_dim),
+                              condition_encoder(config.generator_condition)),
+      discriminator=gan.Discriminator(
+          network(config.discriminator,
+                  settings.condition_dim if settings.conditioning == 'projection' else 1),
+          condition_encoder(config.discriminator_condition), conditioning=settings.conditioning),
+      noise_dim=settings.noise_dim, condition_key=settings.condition,
+      target_key=settings.target, loss_type=settings.loss,
+      r1_weight=settings.r1_weight)
+  params = model.init({'params': key, 'noise': key, 'dropout': key}, example_batch, False)[
+      'params']
+  return model, {gan.GENERATOR: params[gan.GENERATOR],
+                 gan.DISCRIMINATOR: params[gan.DISCRIMINATOR]}
+
+
+def gan_optimizers(config, total_steps):
+  return {player: make_optimizer(config.optimizer[player], total_steps)
+          for player in (gan.GENERATOR, gan.DISCRIMINATOR)}
+
+
+def generate(state, conditions: np.ndarray, key: jax.Array, batch_size: int) -> np.ndarray:
+  """G(z, c) for every row of `conditions`, z ~ N(0, I) from `key` (one draw per row)."""
+  z = np.asarray(jax.random.normal(key, (len(conditions), state.model.noise_dim)))
+  apply = jax.jit(lambda params, chunk: state.model.apply(
+      {'params': params}, chunk[0], chunk[1], method='generate'))
+  return evaluate.chunked(lambda chunk: apply(state.params, chunk), [conditions, z], batch_size)
+
+
+def evaluate_cgan(state, splits, config, workdir) -> dict:
+  """Label-conditioned (config.gan.condition == 'labels'): the share of generated digits the
+  classifier assigns to the requested class (samples_per_class of each) and the Gaussian
+  Parzen-window log-likelihood of the test set under those samples, window width chosen on
+  the tune split (the protocol of Goodfellow et al. 2014 that Mirza and Osindero follow);
+  digits.png shows a row of samples per class.
+  Modality-conditioned (left half -> right half): the classifier's accuracy on test images
+  made of the real left half and the generated right half, against real images and left
+  halves with an empty right half; halves.png shows completed halves."""
+  judge, judge_results = trained_classifier(config, workdir)
+  evaluation = config.evaluation
+  key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
+  results = {'classifier': judge_results}
+  if config.gan.condition == 'labels':
+    labels = np.repeat(np.arange(config.num_classes), evaluation.samples_per_class)
+    samples = generate(state, labels, key, evaluation.batch_size)
+    predicted = predict_labels(judge, samples, evaluation.batch_size)
+    results['conditional_accuracy'] = 100.0 * float(np.mean(predicted == labels))
+    results['parzen'] = evaluate.parzen_log_likelihood(
+        samples, splits['tune'][config.gan.target][:evaluation.parzen_tune_examples],
+        splits['test'][config.gan.target], evaluation.parzen_sigmas)
+    if jax.process_index() == 0:
+      grid = samples.reshape(config.num_classes, evaluation.samples_per_class, -1)
+      figures.digit_grid(grid[:, :10], os.path.join(workdir, 'digits.png'),
+                         title='Conditional GAN: one row per requested class')
+    return results
+  test = splits['test']
+  left, right, labels = test[config.gan.condition], test[config.gan.target], test['labels']
+  generated = generate(state, left, key, evaluation.batch_size)
+  images = {'generated_right': data.join_halves(left, generated),
+            'real_right': data.join_halves(left, right),
+            'empty_right': data.join_halves(left, np.zeros_like(right))}
+  results['transfer_accuracy'] = {
+      name: 100.0 * float(np.mean(predict_labels(judge, image, evaluation.batch_size) == labels))
+      for name, image in images.items()}
+  if jax.process_index() == 0:
+    figures.completed_halves(left[:12], right[:12], generated[:12],
+                             os.path.join(workdir, 'halves.png'),
+                             title='Right halves generated from left halves (cGAN)')
+  return results
+
+
 DCCA_TASK = Task(build=build_dcca, optimizers=one_optimizer, train_step=steps.train_step,
                  eval_step=steps.eval_step, evaluate=evaluate_dcca, batch_keys=view_keys)
+
+
+def with_labels(split: dict) -> list[str]:
+  return view_keys(split) + ['labels']
+
 
 TASKS: dict[str, Task] = {
     'dcca': DCCA_TASK, 'dccae': DCCA_TASK,
     'mae': Task(build=build_autoencoder, optimizers=one_optimizer, train_step=steps.train_step,
                 eval_step=steps.eval_step, evaluate=evaluate_autoencoder, batch_keys=view_keys),
+    'classifier': Task(build=build_classifier, optimizers=one_optimizer,
+                       train_step=steps.train_step, eval_step=steps.eval_step,
+                       evaluate=evaluate_classifier, batch_keys=with_labels,
+                       validation_metric='accuracy', validation_mode='max',
+                       progress_metrics=('loss', 'accuracy')),
+    # GAN losses do not rank checkpoints: no best checkpoint, the final state is evaluated.
+    'cgan': Task(build=build_cgan, optimizers=gan_optimizers, train_step=steps.gan_train_step,
+                 eval_step=steps.gan_eval_step, evaluate=evaluate_cgan, batch_keys=with_labels,
+                 validation_metric='', progress_metrics=('d_loss', 'g_loss')),
 }
 
 

@@ -1,0 +1,122 @@
+"""Conditional GAN on the engine: both players step, shard, compile once; Parzen estimate."""
+
+import chex
+import jax
+import numpy as np
+import optax
+import pytest
+from scipy.special import logsumexp
+
+from crossjax import data, evaluate
+from crossjax.models import gan
+from crossjax.train import parallel, tasks
+from crossjax.train.state import create_state
+from experiments.configs import cgan_halves, cgan_mnist
+
+
+def digits_batch(size=64):
+  """Digits halves: left half as the target (pixels in [0, 1]), labels or the right half as
+  the condition."""
+  split = data.digits_halves()['train']
+  return {key: split[key][:size] for key in ('x1', 'x2', 'labels')}
+
+
+def build(condition='labels', loss='non_saturating'):
+  config = (cgan_mnist if condition == 'labels' else cgan_halves).get_config('smoke')
+  config.gan.condition, config.gan.target, config.gan.loss = condition, 'x1', loss
+  config.generator.widths = (32,)
+  config.discriminator.widths = (32,)
+  config.gan.noise_dim = 8
+  task = tasks.get('cgan')
+  batch = digits_batch()
+  model, players = task.build(config, batch, jax.random.PRNGKey(0))
+  return task, create_state(model, players, task.optimizers(config, 100),
+                            jax.random.PRNGKey(1)), batch
+
+
+def adam_counts(state):
+  """Each player's update count (every counter in its optimizer state agrees)."""
+  counts = {}
+  for player in (gan.GENERATOR, gan.DISCRIMINATOR):
+    found = {int(value) for _, value in
+             optax.tree_utils.tree_get_all_with_path(state.opt_state[player], 'count')}
+    assert len(found) == 1, found
+    counts[player] = found.pop()
+  return counts
+
+
+@pytest.mark.parametrize('condition, loss', [('labels', 'non_saturating'), ('x2', 'hinge')])
+def test_step_changes_both_players_and_advances_both_optimizers(condition, loss):
+  chex.clear_trace_counter()
+  task, state, batch = build(condition, loss)
+  before = jax.device_get(state.params)
+  step = jax.jit(chex.assert_max_traces(task.train_step, n=1))
+  for done in (1, 2, 3):
+    state, metrics = step(state, batch)
+    assert adam_counts(state) == {gan.GENERATOR: done, gan.DISCRIMINATOR: done}
+  assert int(state.step) == 3
+  for player in (gan.GENERATOR, gan.DISCRIMINATOR):
+    # Every weight matrix of both players moves. (A bias may rightly stay: under the hinge
+    # loss D's output bias gets -P(d_real < 1) + P(d_fake > -1) = 0 while all are in margin.)
+    changed = jax.tree_util.tree_map_with_path(
+        lambda path, a, b: path[-1].key != 'kernel' or not np.array_equal(a, b),
+        before[player], jax.device_get(state.params[player]))
+    assert all(jax.tree.leaves(changed)), (player, changed)
+  assert {'d_loss', 'g_loss', 'd_real', 'd_fake', 'd_grad_norm', 'g_grad_norm'} <= set(metrics)
+  assert all(np.isfinite(float(value)) for value in metrics.values())
+  samples = state.model.apply({'params': state.params}, batch[condition], method='generate',
+                              rngs={'noise': jax.random.PRNGKey(2)})
+  assert samples.shape == batch['x1'].shape
+  assert float(samples.min()) >= 0 and float(samples.max()) <= 1
+
+
+def test_generator_uses_the_condition():
+  _, state, batch = build('labels')
+  z = jax.random.normal(jax.random.PRNGKey(0), (10, state.model.noise_dim))
+  apply = lambda labels: state.model.apply({'params': state.params}, labels, z,
+                                           method='generate')
+  assert not np.allclose(apply(np.zeros(10, int)), apply(np.ones(10, int)))
+
+
+def test_sharded_step_equals_one_device_step():
+  task, state, batch = build('labels')
+  expected_state, expected = jax.jit(task.train_step)(state, batch)
+  mesh = parallel.data_mesh()
+  replicated = parallel.replicated(mesh)
+  sharded_batch = parallel.global_batch(batch, mesh, len(batch['x1']))
+  assert len(sharded_batch['labels'].sharding.device_set) == 4
+  sharded_state, metrics = jax.jit(task.train_step, out_shardings=replicated)(
+      jax.device_put(state, replicated), sharded_batch)
+  for name in expected:
+    np.testing.assert_allclose(metrics[name], expected[name], rtol=1e-5, atol=1e-5)
+  chex.assert_trees_all_close(sharded_state.params, expected_state.params, rtol=1e-5,
+                              atol=1e-5)
+  chex.assert_trees_all_equal(adam_counts(sharded_state), adam_counts(expected_state))
+
+
+def test_unknown_loss_and_condition_equal_to_target_are_refused():
+  with pytest.raises(ValueError, match='unknown GAN loss'):
+    build('labels', loss='wasserstein')
+  with pytest.raises(ValueError, match='both'):
+    build('x1')
+
+
+def test_parzen_log_likelihood_matches_direct_float64_sum():
+  rng = np.random.default_rng(0)
+  samples = rng.uniform(size=(300, 20)).astype(np.float32)
+  tune, test = (rng.uniform(size=(n, 20)).astype(np.float32) for n in (120, 150))
+  sigmas = (0.05, 0.2, 0.5, 2.0)
+
+  def direct(points, sigma):
+    squared = ((points[:, None, :].astype(np.float64) - samples[None].astype(np.float64)) ** 2
+               ).sum(-1)
+    return (logsumexp(-squared / (2 * sigma ** 2), axis=1) - np.log(len(samples))
+            - 10 * np.log(2 * np.pi * sigma ** 2))
+
+  best = max(sigmas, key=lambda sigma: direct(tune, sigma).mean())
+  result = evaluate.parzen_log_likelihood(samples, tune, test, sigmas)
+  assert result['sigma'] == best and best not in (sigmas[0], sigmas[-1])
+  expected = direct(test, best)
+  np.testing.assert_allclose(result['test_mean'], expected.mean(), rtol=1e-4)
+  np.testing.assert_allclose(result['test_standard_error'],
+                             expected.std() / np.sqrt(len(test)), rtol=1e-3)
