@@ -4,7 +4,10 @@
 #   ./launch.sh test                     the whole test suite (what CI runs)
 #   ./launch.sh train CONFIG [--config.key=value ...]   an experiment on this host
 #   ./launch.sh train --processes N CONFIG [...]        N cooperating processes on this host
-#   ./launch.sh bench linear|dcca        a benchmark
+#   ./launch.sh reproduce NAME [NAME ...] a paper experiment: train (or resume) and evaluate
+#   ./launch.sh reproduce --list|--table  the names / rebuild RESULTS.md from runs/
+#   ./launch.sh bench                    every benchmark, then BENCHMARKS.md
+#   ./launch.sh bench linear|dcca|steps  one benchmark
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -81,13 +84,18 @@ case "$command" in
     done
     exit "$status"
     ;;
+  reproduce)
+    setup
+    exec "$VENV/bin/python" -m experiments.reproduce "$@"
+    ;;
   bench)
     setup
-    what=${1:-linear}; [ $# -gt 0 ] && shift
+    if [ $# -eq 0 ]; then exec "$VENV/bin/python" -m experiments.bench_all; fi
+    what=$1; shift
     exec "$VENV/bin/python" -m "experiments.bench_$what" "$@"
     ;;
   *)
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

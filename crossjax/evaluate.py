@@ -28,6 +28,13 @@ def chunked(apply, arrays: list[np.ndarray], batch_size: int):
   return jax.tree.map(lambda *parts: np.concatenate(parts), *outputs)
 
 
+def post_hoc_cca(train_codes: Sequence[np.ndarray], k: int) -> linear.LinearCCAParams:
+  """A linear CCA (two views) or MCCA (more) with k components fitted on training codes."""
+  if len(train_codes) == 2:
+    return linear.fit_cca(*train_codes, k)
+  return linear.fit_mcca(train_codes, k)
+
+
 def post_hoc_correlations(train_codes: Sequence[np.ndarray], k: int,
                           **eval_codes: Sequence[np.ndarray]) -> dict[str, list[float]]:
   """Per-component correlations of a linear CCA fitted on training codes (Andrew et al. 2013).
@@ -36,10 +43,28 @@ def post_hoc_correlations(train_codes: Sequence[np.ndarray], k: int,
   training encodings and reports the total correlation of the top k on held-out encodings.
   Two views use CCA, more views MCCA. Returns {name: correlations} for each `eval_codes` entry.
   """
-  fit = linear.fit_cca if len(train_codes) == 2 else linear.fit_mcca
-  params = fit(*train_codes, k) if len(train_codes) == 2 else fit(train_codes, k)
+  params = post_hoc_cca(train_codes, k)
   return {name: np.asarray(linear.component_correlations(params, *codes)).tolist()
           for name, codes in eval_codes.items()}
+
+
+def feature_scores(view1: dict[str, np.ndarray], labels: dict[str, np.ndarray],
+                   retrieval_pair: tuple[np.ndarray, np.ndarray] | None = None, *,
+                   svm: bool = True, clustering: bool = True, seed: int = 0) -> dict:
+  """The downstream protocol of Wang et al. 2015 on view-1 features of the train, tune and
+  test splits: a linear SVM's test error (C chosen on tune), spectral clustering of the test
+  features (accuracy and NMI, %); with `retrieval_pair` (aligned view-1 and view-2 test
+  features, e.g. canonical variates), cross-modal retrieval recall@1/5/10."""
+  results = {}
+  if svm:
+    results['svm_view1'] = linear_svm_error(
+        *[(view1[name], labels[name]) for name in ('train', 'tune', 'test')])
+  if clustering:
+    results['clustering_view1'] = spectral_clustering_scores(view1['test'], labels['test'],
+                                                             seed=seed)
+  if retrieval_pair is not None:
+    results['retrieval_view1_to_view2'] = retrieval_recall(*retrieval_pair)
+  return results
 
 
 def linear_svm_error(train: tuple[np.ndarray, np.ndarray], tune: tuple[np.ndarray, np.ndarray],
@@ -103,3 +128,63 @@ def parzen_log_likelihood(samples: np.ndarray, tune: np.ndarray, test: np.ndarra
   return {'test_mean': float(test_values.mean()),
           'test_standard_error': float(test_values.std() / np.sqrt(len(test_values))),
           'sigma': float(sigmas[best]), 'tune_mean': float(tune_means[best])}
+
+
+def cluster_accuracy(labels: np.ndarray, clusters: np.ndarray) -> float:
+  """Clustering accuracy (%): the share of examples whose cluster maps to their label under the
+  best one-to-one map of clusters to labels (Hungarian algorithm on the contingency table)."""
+  from scipy.optimize import linear_sum_assignment  # pylint: disable=import-outside-toplevel
+  from sklearn.metrics.cluster import contingency_matrix  # pylint: disable=import-outside-toplevel
+  table = contingency_matrix(labels, clusters)
+  rows, columns = linear_sum_assignment(table, maximize=True)
+  return 100.0 * table[rows, columns].sum() / len(labels)
+
+
+def spectral_clustering_scores(features: np.ndarray, labels: np.ndarray, seed: int = 0,
+                               neighbours: int = 10) -> dict:
+  """Spectral clustering of `features` into as many clusters as labels (Wang et al. 2015):
+  accuracy (%, Hungarian matching) and normalised mutual information (%), on a symmetric
+  k-nearest-neighbour affinity graph."""
+  from sklearn.cluster import SpectralClustering  # pylint: disable=import-outside-toplevel
+  from sklearn.metrics import normalized_mutual_info_score  # pylint: disable=import-outside-toplevel
+  clusters = SpectralClustering(n_clusters=len(np.unique(labels)), affinity='nearest_neighbors',
+                                n_neighbors=neighbours, assign_labels='cluster_qr',
+                                random_state=seed).fit_predict(features)
+  return {'accuracy': cluster_accuracy(labels, clusters),
+          'nmi': 100.0 * normalized_mutual_info_score(labels, clusters)}
+
+
+def retrieval_recall(queries: np.ndarray, gallery: np.ndarray, ks: Sequence[int] = (1, 5, 10),
+                     batch_size: int = 2000) -> dict:
+  """Cross-modal retrieval: row i of `queries` (one modality's codes) should find row i of
+  `gallery` (the other's) by cosine similarity. Returns recall@k (%) for each k: the share of
+  queries whose partner ranks among the k most similar gallery rows."""
+  def unit(x):
+    x = np.asarray(x, np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+  queries, gallery = unit(queries), unit(gallery)
+  ranks = []
+  for start in range(0, len(queries), batch_size):
+    similarity = queries[start:start + batch_size] @ gallery.T
+    partner = similarity[np.arange(len(similarity)), np.arange(start, start + len(similarity))]
+    ranks.append(np.sum(similarity > partner[:, None], axis=1))  # rows strictly closer
+  ranks = np.concatenate(ranks)
+  return {f'recall@{k}': 100.0 * float(np.mean(ranks < k)) for k in ks}
+
+
+def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
+  """Frechet distance between Gaussians fitted to two feature sets (Heusel et al. 2017):
+  |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)), in float64.
+
+  tr (S_a S_b)^(1/2) is computed as the sum of square roots of the eigenvalues of the
+  symmetric PSD matrix S_a^(1/2) S_b S_a^(1/2) (the same spectrum), which stays exact when the
+  covariances are singular (dead ReLU features), where a general matrix square root does not.
+  """
+  a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+  cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+  values, vectors = np.linalg.eigh(cov_a)
+  root_a = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+  middle = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
+  root_trace = np.sum(np.sqrt(np.clip(middle, 0, None)))
+  return float(np.sum((a.mean(axis=0) - b.mean(axis=0)) ** 2) + np.trace(cov_a)
+               + np.trace(cov_b) - 2.0 * root_trace)

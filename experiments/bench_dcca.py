@@ -23,7 +23,7 @@ from absl import app, flags
 from threadpoolctl import ThreadpoolController
 
 from crossjax import data, runtime
-from crossjax.train import tasks
+from crossjax.train import tasks, writer
 from crossjax.train.state import create_state
 from experiments import bench_utils
 from experiments.configs import dcca_mnist
@@ -93,7 +93,7 @@ def main(argv):
 
   matmul = matmul_gflops()
   main_row = time_step(config, train, 1000, steps)
-  results = {'machine': bench_utils.machine(), 'dtype': _DTYPE.value,
+  results = {'machine': writer.provenance(), 'dtype': _DTYPE.value,
              'matmul_gflops_per_s': matmul, 'step': main_row,
              'fraction_of_matmul': main_row['gflops_per_s'] / matmul}
   rows = [['crossjax DCCA step', _DTYPE.value, main_row['compile_s'],

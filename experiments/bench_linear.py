@@ -21,6 +21,7 @@ from sklearn.cross_decomposition import CCA as SklearnCCA
 import jax.numpy as jnp
 
 from crossjax import data, linear, objectives, runtime
+from crossjax.train import writer
 from experiments import bench_utils
 
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/bench', 'Where to write linear.json/.md.')
@@ -65,7 +66,7 @@ def main(argv):
   train = {key: jnp.asarray(value) for key, value in splits['train'].items()}
   train64 = {key: value.astype(np.float64) for key, value in splits['train'].items()}
   repeats = _REPEATS.value
-  results = {'machine': bench_utils.machine(), 'k': K}
+  results = {'machine': writer.provenance(), 'k': K}
 
   # Full training set: crossjax float32 against the NumPy float64 closed form.
   jax_fit = lambda: linear.fit_cca(train['x1'], train['x2'], K)

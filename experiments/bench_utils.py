@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
-import subprocess
 import time
 from typing import Callable, Sequence
 
@@ -24,18 +22,6 @@ def measure(fn: Callable[[], object], repeats: int = 5) -> dict:
     jax.block_until_ready(fn())
     times.append(time.perf_counter() - start)
   return {'first_call_s': first, 'median_s': statistics.median(times), 'repeats': repeats}
-
-
-def machine() -> dict:
-  """What the numbers were measured on, and at which commit."""
-  try:
-    commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True,
-                            text=True, check=False).stdout.strip()
-  except OSError:
-    commit = ''
-  return {'commit': commit, 'cpu_count': os.cpu_count(), 'processor': platform.processor(),
-          'devices': [str(d) for d in jax.devices()], 'jax': jax.__version__,
-          'date': time.strftime('%Y-%m-%d %H:%M:%S')}
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:

@@ -42,10 +42,18 @@ def summary(results: dict) -> str:
     lines.append(f'  linear classifier on the shared code ({name}): {accuracy:.2f} %')
   for name, accuracy in results.get('raw_accuracy', {}).items():
     lines.append(f'  linear classifier on the raw view {name}: {accuracy:.2f} %')
-  if 'svm_view1' in results:
-    svm = results['svm_view1']
-    lines.append(f'  linear SVM on view-1 codes: test error {svm["test_error"]:.2f} % '
-                 f'(C = {svm["C"]})')
+  for label, scores in (('', results), ('linear CCA: ', results.get('linear_cca', {}))):
+    if 'svm_view1' in scores:
+      svm = scores['svm_view1']
+      lines.append(f'  {label}linear SVM on view-1 features: test error '
+                   f'{svm["test_error"]:.2f} % (C = {svm["C"]})')
+    if 'clustering_view1' in scores:
+      clustering = scores['clustering_view1']
+      lines.append(f'  {label}spectral clustering of view-1 test features: accuracy '
+                   f'{clustering["accuracy"]:.1f} %, NMI {clustering["nmi"]:.1f} %')
+    if 'retrieval_view1_to_view2' in scores:
+      lines.append(f'  {label}retrieval view 1 -> view 2 (test): ' + ', '.join(
+          f'{k} {v:.1f} %' for k, v in scores['retrieval_view1_to_view2'].items()))
   for name in ('tune_accuracy', 'test_accuracy'):
     if name in results:
       lines.append(f'  {name.replace("_", " ")}: {results[name]:.2f} %')
@@ -61,6 +69,11 @@ def summary(results: dict) -> str:
                  f'{parzen["test_standard_error"]:.1f} (sigma {parzen["sigma"]:.3f})')
   for name, accuracy in results.get('transfer_accuracy', {}).items():
     lines.append(f'  classifier on left half + {name.replace("_", " ")}: {accuracy:.2f} %')
+  distances = results.get('frechet_distance')
+  if distances is not None:
+    for name, value in (distances.items() if isinstance(distances, dict) else [('', distances)]):
+      lines.append(f'  Frechet distance to real test digits in classifier features'
+                   f'{" (" + name.replace("_", " ") + ")" if name else ""}: {value:.2f}')
   return '\n'.join(lines)
 
 

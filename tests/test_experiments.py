@@ -64,6 +64,7 @@ def test_smoke_variants_run(tmp_path, data_dir, mnist_judge_dir):
     if name == 'mae_mfeat':
       assert results['code_accuracy']['all'] > 50.0  # 10 classes: chance is 10 %
       assert len(results['code_accuracy']) == 7 and len(results['raw_accuracy']) == 6
+      assert (tmp_path / name / 'reconstructions.png').read_bytes()[:4] == b'\x89PNG'
     elif name == 'mae_mnist_halves':
       assert results['code_accuracy']['only_x1'] > 50.0
       assert (tmp_path / name / 'halves.png').read_bytes()[:4] == b'\x89PNG'
@@ -71,11 +72,12 @@ def test_smoke_variants_run(tmp_path, data_dir, mnist_judge_dir):
       # The generator draws the requested digit far more often than chance (10 %).
       assert results['classifier']['test_accuracy'] > 90.0  # the smoke judge
       assert results['conditional_accuracy'] > 30.0
-      assert np.isfinite(results['parzen']['test_mean'])
+      assert np.isfinite(results['parzen']['test_mean']) and results['frechet_distance'] > 0
       assert (tmp_path / name / 'digits.png').read_bytes()[:4] == b'\x89PNG'
     elif name == 'cgan_halves':
       transfer = results['transfer_accuracy']
       assert transfer['real_right'] > 90.0 and transfer['empty_right'] < transfer['real_right']
+      assert set(results['frechet_distance']) == {'generated_right', 'empty_right'}
       assert (tmp_path / name / 'halves.png').read_bytes()[:4] == b'\x89PNG'
     else:
       assert np.isfinite(results['total_correlation']['test'])

@@ -60,6 +60,7 @@ class ConvEncoder(nn.Module):
     x = act(nn.Conv(32, (3, 3), strides=(2, 2))(x))
     x = act(nn.Conv(64, (3, 3), strides=(2, 2))(x))
     x = act(nn.Dense(self.hidden)(x.reshape(x.shape[0], -1)))
+    self.sow('intermediates', 'features', x)  # for feature-space metrics (Frechet distance)
     if self.dropout:
       x = nn.Dropout(self.dropout, deterministic=not train)(x)
     return nn.Dense(self.features)(x)

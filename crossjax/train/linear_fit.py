@@ -37,6 +37,7 @@ def fit_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       'num_train_examples': len(train['x1']), 'fit_seconds': fit_seconds,
       'correlations': correlations,
       'total_correlation': {name: float(np.sum(values)) for name, values in correlations.items()},
+      'provenance': writer.provenance(),
   }
   writer.write_json(workdir, 'results.json', metrics)
   figures.correlation_spectrum(

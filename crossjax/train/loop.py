@@ -19,7 +19,7 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from crossjax import data
+from crossjax import data, figures
 from crossjax.train import linear_fit, parallel, tasks, writer
 from crossjax.train.checkpoint import Checkpointer
 from crossjax.train.state import TrainState, create_state
@@ -78,11 +78,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   split. Writes config.json, metrics.jsonl, tensorboard/, checkpoints/ and results.json."""
   if config.model == 'linear_cca':
     return linear_fit.fit_and_evaluate(config, workdir)
+  started = time.perf_counter()
+  task = tasks.get(config.model)
   run = train(config, workdir)
-  results = tasks.get(config.model).evaluate(parallel.local_copy(run.state), run.splits,
-                                             config, workdir)
-  results.update(model=config.model, dataset=config.data.name, **run.summary)
+  results = task.evaluate(parallel.local_copy(run.state), run.splits, config, workdir)
+  results.update(model=config.model, dataset=config.data.name, **run.summary,
+                 wall_seconds_this_run=time.perf_counter() - started,
+                 provenance=writer.provenance())
+  if jax.process_index() == 0:
+    results['train_seconds_all_runs'] = writer.training_seconds(
+        os.path.join(workdir, 'metrics.jsonl'))
   writer.write_json(workdir, 'results.json', results)
+  if jax.process_index() == 0:
+    figures.learning_curves(os.path.join(workdir, 'metrics.jsonl'), task.progress_metrics,
+                            os.path.join(workdir, 'learning_curves.png'),
+                            title=f'{config.model} on {config.data.name}')
   return results
 
 

@@ -14,7 +14,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from crossjax import data, evaluate, figures
+from crossjax import data, evaluate, figures, linear
 from crossjax.models import autoencoder, classifier, dcca, gan, networks
 from crossjax.train import parallel, steps
 from crossjax.train.state import make_optimizer
@@ -79,31 +79,46 @@ def encode(state, views: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
 
 
 def evaluate_dcca(state, splits, config, workdir) -> dict:
-  """Post-hoc linear CCA on training codes: top-k total correlation on tune and test; with
-  config.evaluation.svm, a linear SVM's error on view-1 codes; with linear_baseline, linear
-  CCA on the raw views for comparison. Writes spectrum.png (process 0)."""
-  k = config.evaluation.k
-  codes = {name: encode(state, [split[key] for key in view_keys(split)],
-                        config.evaluation.batch_size)
-           for name, split in splits.items()}
-  deep = evaluate.post_hoc_correlations(codes['train'], k, tune=codes['tune'],
-                                        test=codes['test'])
-  results = {'correlations': deep,
-             'total_correlation': {name: float(np.sum(v)) for name, v in deep.items()}}
-  curves = {'deep, test': deep['test']}
-  if config.evaluation.linear_baseline:
-    raw = {name: [split[key] for key in view_keys(split)] for name, split in splits.items()}
-    baseline = evaluate.post_hoc_correlations(raw['train'], k, tune=raw['tune'],
-                                              test=raw['test'])
-    results['linear_cca'] = {'correlations': baseline, 'total_correlation': {
-        name: float(np.sum(v)) for name, v in baseline.items()}}
-    curves['linear, test'] = baseline['test']
-  if config.evaluation.svm:
-    results['svm_view1'] = evaluate.linear_svm_error(
-        *[(codes[name][0], splits[name]['labels']) for name in ('train', 'tune', 'test')])
+  """Post-hoc linear CCA on training codes: top-k total correlation on tune and test. With
+  config.evaluation.svm / clustering / retrieval, the protocol of Wang et al. 2015 on view-1
+  codes (`evaluate.feature_scores`; retrieval on the test canonical variates). With
+  linear_baseline, the same for linear CCA on the raw views. Writes spectrum.png and, with
+  config.evaluation.embedding_examples > 0, embedding.png: a t-SNE map of that many view-1
+  test codes coloured by class (process 0)."""
+  evaluation = config.evaluation
+  k = evaluation.k
+  labels = {name: split['labels'] for name, split in splits.items()}
+  raw = {name: [split[key] for key in view_keys(split)] for name, split in splits.items()}
+  codes = {name: encode(state, views, evaluation.batch_size) for name, views in raw.items()}
+
+  def scores(features, params, view1_features):
+    correlations = {name: np.asarray(linear.component_correlations(
+        params, *features[name])).tolist() for name in ('tune', 'test')}
+    variates = linear.transform(params, *features['test'])
+    return {'correlations': correlations,
+            'total_correlation': {name: float(np.sum(v)) for name, v in correlations.items()},
+            **evaluate.feature_scores(
+                view1_features, labels,
+                tuple(np.asarray(v) for v in variates) if evaluation.retrieval else None,
+                svm=evaluation.svm, clustering=evaluation.clustering, seed=config.seed)}
+
+  results = scores(codes, evaluate.post_hoc_cca(codes['train'], k),
+                   {name: views[0] for name, views in codes.items()})
+  curves = {'deep, test': results['correlations']['test']}
+  if evaluation.linear_baseline:
+    params = evaluate.post_hoc_cca(raw['train'], k)
+    # The linear model's features are its canonical variates of view 1.
+    view1 = {name: np.asarray(linear.transform(params, *views)[0]) for name, views in raw.items()}
+    results['linear_cca'] = scores(raw, params, view1)
+    curves['linear, test'] = results['linear_cca']['correlations']['test']
   if jax.process_index() == 0:
     figures.correlation_spectrum(curves, os.path.join(workdir, 'spectrum.png'),
                                  title=f'{config.model.upper()} on {config.data.name}')
+    shown = evaluation.get('embedding_examples', 0)
+    if shown:
+      figures.embedding(codes['test'][0][:shown], labels['test'][:shown],
+                        os.path.join(workdir, 'embedding.png'),
+                        title=f'{config.model.upper()} view-1 test codes (t-SNE, {shown})')
   return results
 
 
@@ -136,7 +151,9 @@ def evaluate_autoencoder(state, splits, config, workdir) -> dict:
   """Linear classifier accuracy (%) on the shared code from all modalities and from each one
   alone (the others missing), against the same classifier on each raw modality; the
   classifiers train on at most config.evaluation.max_train_examples. For image halves
-  (config.evaluation.halves_figure), halves.png shows right halves completed from left ones."""
+  (config.evaluation.halves_figure), halves.png shows right halves completed from left ones;
+  config.evaluation.reconstruction_figure (view, height, title) draws reconstructions.png: that
+  view of one test example per class, reconstructed from all modalities and from each alone."""
   keys = view_keys(splits['train'])
   limit = config.evaluation.get('max_train_examples', 0) or None
   views = {name: [split[key][:limit if name == 'train' else None] for key in keys]
@@ -154,6 +171,19 @@ def evaluate_autoencoder(state, splits, config, workdir) -> dict:
   for i, key in enumerate(keys):
     results['raw_accuracy'][key] = evaluate.linear_classifier_accuracy(
         (views['train'][i], labels['train']), (views['test'][i], labels['test']))
+  figure = config.evaluation.get('reconstruction_figure', None)
+  if figure and jax.process_index() == 0:
+    test = splits['test']
+    examples = np.array([np.flatnonzero(test['labels'] == label)[0]
+                         for label in np.unique(test['labels'])])
+    index = keys.index(figure.view)
+    rows = {'truth': test[figure.view][examples]}
+    for name, mask in conditions.items():
+      code = shared_codes(state, [test[key][examples] for key in keys], mask, len(examples))
+      rows[name] = np.asarray(state.model.apply({'params': state.params[steps.PLAYER]}, code,
+                                                method='decode')[index])
+    figures.image_rows(rows, figure.height, os.path.join(workdir, 'reconstructions.png'),
+                       title=f'{figure.title}: reconstructed from all views and from each alone')
   if config.evaluation.get('halves_figure', False) and jax.process_index() == 0:
     left, right = (v[:12] for v in views['test'][:2])
     code = shared_codes(state, [left, right], np.array([1.0, 0.0]), len(left))
@@ -173,6 +203,16 @@ def predict_labels(state, images: np.ndarray, batch_size: int) -> np.ndarray:
   """The classifier's labels for whole arrays of images."""
   apply = jax.jit(lambda params, chunk: jax.numpy.argmax(
       state.model.apply({'params': params}, chunk[0]), axis=-1))
+  return evaluate.chunked(lambda chunk: apply(state.params[steps.PLAYER], chunk), [images],
+                          batch_size)
+
+
+def classifier_features(state, images: np.ndarray, batch_size: int) -> np.ndarray:
+  """The classifier's hidden features (the layer before its logits) for whole arrays."""
+  def features(params, chunk):
+    _, variables = state.model.apply({'params': params}, chunk[0], mutable=['intermediates'])
+    return variables['intermediates']['network']['features'][0]
+  apply = jax.jit(features)
   return evaluate.chunked(lambda chunk: apply(state.params[steps.PLAYER], chunk), [images],
                           batch_size)
 
@@ -242,11 +282,13 @@ def evaluate_cgan(state, splits, config, workdir) -> dict:
   """Label-conditioned (config.gan.condition == 'labels'): the share of generated digits the
   classifier assigns to the requested class (samples_per_class of each) and the Gaussian
   Parzen-window log-likelihood of the test set under those samples, window width chosen on
-  the tune split (the protocol of Goodfellow et al. 2014 that Mirza and Osindero follow);
+  the tune split (the protocol of Goodfellow et al. 2014 that Mirza and Osindero follow), and
+  the Frechet distance between samples and test digits in the classifier's feature space;
   digits.png shows a row of samples per class.
   Modality-conditioned (left half -> right half): the classifier's accuracy on test images
-  made of the real left half and the generated right half, against real images and left
-  halves with an empty right half; halves.png shows completed halves."""
+  made of the real left half and the generated right half (coherence), against real images
+  and left halves with an empty right half, and the Frechet distance of both to the real
+  images; halves.png shows completed halves."""
   judge, judge_results = trained_classifier(config, workdir)
   evaluation = config.evaluation
   key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
@@ -256,6 +298,9 @@ def evaluate_cgan(state, splits, config, workdir) -> dict:
     samples = generate(state, labels, key, evaluation.batch_size)
     predicted = predict_labels(judge, samples, evaluation.batch_size)
     results['conditional_accuracy'] = 100.0 * float(np.mean(predicted == labels))
+    results['frechet_distance'] = evaluate.frechet_distance(
+        classifier_features(judge, samples, evaluation.batch_size),
+        classifier_features(judge, splits['test'][config.gan.target], evaluation.batch_size))
     results['parzen'] = evaluate.parzen_log_likelihood(
         samples, splits['tune'][config.gan.target][:evaluation.parzen_tune_examples],
         splits['test'][config.gan.target], evaluation.parzen_sigmas)
@@ -273,6 +318,11 @@ def evaluate_cgan(state, splits, config, workdir) -> dict:
   results['transfer_accuracy'] = {
       name: 100.0 * float(np.mean(predict_labels(judge, image, evaluation.batch_size) == labels))
       for name, image in images.items()}
+  real_features = classifier_features(judge, images['real_right'], evaluation.batch_size)
+  results['frechet_distance'] = {
+      name: evaluate.frechet_distance(
+          classifier_features(judge, images[name], evaluation.batch_size), real_features)
+      for name in ('generated_right', 'empty_right')}
   if jax.process_index() == 0:
     figures.completed_halves(left[:12], right[:12], generated[:12],
                              os.path.join(workdir, 'halves.png'),

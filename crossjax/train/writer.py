@@ -10,6 +10,29 @@ import ml_collections
 import numpy as np
 
 
+def provenance() -> dict:
+  """Where and from what a result came: git commit (with '+dirty' for uncommitted changes to
+  tracked files), devices, CPU count, JAX version and the date."""
+  import platform  # pylint: disable=import-outside-toplevel
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import time  # pylint: disable=import-outside-toplevel
+
+  def git(*args):
+    try:
+      return subprocess.run(['git', *args], capture_output=True, text=True, check=False,
+                            cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+    except OSError:
+      return ''
+
+  commit = git('rev-parse', '--short', 'HEAD')
+  if commit and git('status', '--porcelain', '--untracked-files=no'):
+    commit += '+dirty'
+  return {'commit': commit, 'cpu_count': os.cpu_count(), 'processor': platform.processor(),
+          'devices': [str(d) for d in jax.devices()],
+          'device_kind': jax.devices()[0].device_kind, 'jax': jax.__version__,
+          'date': time.strftime('%Y-%m-%d %H:%M:%S')}
+
+
 def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
   """Writes the resolved config (after command-line overrides) as workdir/config.json."""
   if jax.process_index() == 0:
@@ -57,3 +80,16 @@ class MetricWriter:
   def close(self) -> None:
     if self.enabled:
       self.events.close()
+
+
+def training_seconds(metrics_jsonl: str) -> float:
+  """Wall time spent training, summed over every log interval in metrics.jsonl (each train
+  row holds its interval's steps per second), so it spans resumed runs too."""
+  seconds, previous = 0.0, 0
+  with open(metrics_jsonl) as file:
+    for line in file:
+      row = json.loads(line)
+      if row['split'] == 'train' and row.get('steps_per_second'):
+        seconds += (row['step'] - previous) / row['steps_per_second']
+        previous = row['step']
+  return seconds

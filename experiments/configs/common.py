@@ -30,7 +30,8 @@ def base(model: str, dataset: str) -> ml_collections.ConfigDict:
   config.max_to_keep = 2
   config.progress_bar = True
   config.evaluation = ml_collections.ConfigDict(
-      dict(k=50, linear_baseline=False, svm=False, batch_size=5000))
+      dict(k=50, linear_baseline=False, svm=False, clustering=False, retrieval=False,
+           batch_size=5000))
   return config
 
 

@@ -26,6 +26,7 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
   config.num_epochs = 12
   config.evaluation.k = 50
   config.evaluation.linear_baseline = True
+  config.evaluation.retrieval = True
   if variant == 'smoke':
     config.data.max_train_examples = 4000
     config.encoder = common.mlp((128,))

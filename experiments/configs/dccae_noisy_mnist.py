@@ -1,8 +1,11 @@
 """DCCAE on noisy MNIST, 10-dimensional codes (Wang et al. 2015).
 
 Encoders 784-1024-1024-1024-10 and mirrored decoders (sigmoid outputs, Bernoulli
-cross-entropy), loss = -corr + lambda * reconstruction. Evaluated by the error of a linear SVM on
-view-1 codes, C chosen on the tune split (paper: DCCAE 2.2 %, DCCA 2.9 %, linear CCA 19.6 %).
+cross-entropy), loss = -corr + lambda * reconstruction. Evaluated as the paper does on view-1
+codes: the error of a linear SVM, C chosen on the tune split (paper: DCCAE 2.2 %, DCCA 2.9 %,
+linear CCA 19.6 %), and spectral clustering of the test codes, accuracy / NMI (paper: DCCAE
+97.5 / 93.4 %, DCCA 97.0 / 92.0 %, CCA 72.9 / 56.0 %); the same for linear CCA on the raw
+views, and cross-modal retrieval recall@k on the test canonical variates.
 
 Reproduce:  ./launch.sh train experiments/configs/dccae_noisy_mnist.py
 DCCA alone: ./launch.sh train experiments/configs/dccae_noisy_mnist.py --config.model=dcca
@@ -26,6 +29,10 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
   config.num_epochs = 20
   config.evaluation.k = 10
   config.evaluation.svm = True
+  config.evaluation.clustering = True
+  config.evaluation.retrieval = True
+  config.evaluation.linear_baseline = True  # the CCA row of the paper's table
+  config.evaluation.embedding_examples = 3000
   if variant == 'smoke':
     config.data.max_train_examples = 3000
     config.encoder = common.mlp((128,))
@@ -35,4 +42,5 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
     config.log_every = 3
     config.checkpoint_every = 6
     config.eval_examples = 1000
+    config.evaluation.embedding_examples = 300
   return config
