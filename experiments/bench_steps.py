@@ -105,8 +105,7 @@ def matmul_gflops(repeats: int = 20) -> float:
 def sharded_child(devices: int, steps: int) -> None:
   """In a fresh process: the Deep CCA step sharded over `devices` (fake CPU devices)."""
   import jax  # pylint: disable=import-outside-toplevel
-  if jax.default_backend() == 'cpu':
-    jax.config.update('jax_num_cpu_devices', devices)
+  jax.config.update('jax_num_cpu_devices', devices)  # before any backend starts; CPU only
   from crossjax import runtime  # pylint: disable=import-outside-toplevel
   from crossjax.train import parallel  # pylint: disable=import-outside-toplevel
   runtime.limit_lapack_threads()

@@ -5,7 +5,7 @@ cross-entropy), loss = -corr + lambda * reconstruction. Evaluated as the paper d
 codes: the error of a linear SVM, C chosen on the tune split (paper: DCCAE 2.2 %, DCCA 2.9 %,
 linear CCA 19.6 %), and spectral clustering of the test codes, accuracy / NMI (paper: DCCAE
 97.5 / 93.4 %, DCCA 97.0 / 92.0 %, CCA 72.9 / 56.0 %); the same for linear CCA on the raw
-views, and cross-modal retrieval recall@k on the test canonical variates.
+views. On 2 CPU cores (20 epochs, 9 minutes): SVM error 3.75 %, clustering 96.1 / 90.3 %.
 
 Reproduce:  ./launch.sh train experiments/configs/dccae_noisy_mnist.py
 DCCA alone: ./launch.sh train experiments/configs/dccae_noisy_mnist.py --config.model=dcca
@@ -30,7 +30,7 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
   config.evaluation.k = 10
   config.evaluation.svm = True
   config.evaluation.clustering = True
-  config.evaluation.retrieval = True
+  # No retrieval: view 2 is another image of the same class, so rows are not instance pairs.
   config.evaluation.linear_baseline = True  # the CCA row of the paper's table
   config.evaluation.embedding_examples = 3000
   if variant == 'smoke':
