@@ -34,26 +34,14 @@ def correlation_spectrum(curves: Mapping[str, Sequence[float]], path: str | os.P
 def completed_halves(left, right_true, right_predicted, path: str | os.PathLike,
                      height: int = 28, title: str = 'Right halves completed from left halves'
                      ) -> None:
-  """A grid: each row shows examples as [left | predicted right] above [left | true right].
+  """Two rows of whole images: [left | predicted right] above [left | true right].
 
   Halves are flattened (n, height * width / 2) intensities in [0, 1].
   """
-  n = len(left)
-  width = left.shape[1] // height
-  def join(a, b):
-    return np.concatenate([a.reshape(n, height, width), b.reshape(n, height, width)], axis=2)
-  rows = [np.concatenate(list(join(left, right_predicted)), axis=1),
-          np.concatenate(list(join(left, right_true)), axis=1)]
-  figure, axes = plt.subplots(2, 1, figsize=(max(4, n * 0.6), 2.6), dpi=120)
-  for axis, image, label in zip(axes, rows, ('completed', 'truth')):
-    axis.imshow(image, cmap='gray', vmin=0, vmax=1)
-    axis.set_ylabel(label)
-    axis.set_xticks([])
-    axis.set_yticks([])
-  figure.suptitle(title, fontsize=9)
-  figure.tight_layout()
-  figure.savefig(path)
-  plt.close(figure)
+  from crossjax.data import join_halves  # pylint: disable=import-outside-toplevel
+  image_rows({'truth': join_halves(left, right_true, height),
+              'completed': join_halves(left, right_predicted, height)}, height, path, title,
+             order=('completed', 'truth'))
 
 
 def digit_grid(images, path: str | os.PathLike, title: str = '', height: int = 28) -> None:
@@ -74,15 +62,16 @@ def digit_grid(images, path: str | os.PathLike, title: str = '', height: int = 2
 
 
 def image_rows(rows: Mapping[str, np.ndarray], height: int, path: str | os.PathLike,
-               title: str = '') -> None:
+               title: str = '', order: Sequence[str] | None = None) -> None:
   """One labelled row per entry: its flattened (n, height * width) images side by side, all on
-  the colour scale of the first row (the truth)."""
+  the colour scale of the first entry (the truth); `order` the rows' order (default: as given)."""
   first = np.asarray(next(iter(rows.values())))
   n, width = len(first), first.shape[1] // height
   low, high = float(first.min()), float(first.max())
   figure, axes = plt.subplots(len(rows), 1, figsize=(max(4, n * 0.55), 0.75 * len(rows) + 0.6),
                               dpi=120, squeeze=False)
-  for axis, (label, images) in zip(axes[:, 0], rows.items()):
+  for axis, label in zip(axes[:, 0], order or list(rows)):
+    images = rows[label]
     strip = np.asarray(images).reshape(n, height, width).transpose(1, 0, 2).reshape(height, -1)
     axis.imshow(strip, cmap='gray', vmin=low, vmax=high)
     axis.set_ylabel(label, rotation=0, ha='right', va='center')

@@ -13,7 +13,6 @@ how the step time grows with the batch size.
 from __future__ import annotations
 
 import os
-import statistics
 import time
 
 import jax
@@ -54,30 +53,11 @@ def time_step(config, train, batch_size: int, steps: int) -> dict:
   start = time.perf_counter()
   compiled = jax.jit(task.train_step, donate_argnums=0).lower(state, batches[0]).compile()
   compile_s = time.perf_counter() - start
-  for i in range(3):  # warm-up
-    state, metrics = compiled(state, batches[i % 4])
-  jax.block_until_ready(metrics)
-  times = []
-  for i in range(steps):
-    start = time.perf_counter()
-    state, metrics = compiled(state, batches[i % 4])
-    jax.block_until_ready(metrics)
-    times.append(time.perf_counter() - start)
-  median = statistics.median(times)
+  median, state, metrics = bench_utils.median_step_seconds(compiled, state, batches, steps)
   return {'batch_size': batch_size, 'compile_s': compile_s, 'median_step_s': median,
           'samples_per_s': batch_size / median,
           'gflops_per_s': step_flops(batch_size) / median / 1e9,
           'loss_finite': bool(np.isfinite(float(metrics['loss'])))}
-
-
-def matmul_gflops(repeats: int = 20) -> float:
-  """Median throughput of a jitted float32 1000 x 1024 @ 1024 x 1024 matmul."""
-  key = jax.random.PRNGKey(0)
-  a = jax.random.uniform(key, (1000, 1024), jnp.float32)
-  b = jax.random.uniform(jax.random.fold_in(key, 1), (1024, 1024), jnp.float32)
-  product = jax.jit(lambda a, b: a @ b)
-  return 2 * 1000 * 1024 * 1024 / bench_utils.measure(lambda: product(a, b),
-                                                       repeats)['median_s'] / 1e9
 
 
 def main(argv):
@@ -91,7 +71,7 @@ def main(argv):
   steps = _STEPS.value
   on_cpu = jax.devices()[0].platform == 'cpu'
 
-  matmul = matmul_gflops()
+  matmul = bench_utils.matmul_gflops()
   main_row = time_step(config, train, 1000, steps)
   results = {'machine': writer.provenance(), 'dtype': _DTYPE.value,
              'matmul_gflops_per_s': matmul, 'step': main_row,

@@ -12,7 +12,6 @@ fake, carved out of the same cores: a correctness check of the sharded step, not
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
 import time
@@ -57,6 +56,7 @@ def time_step(model: str, batch_size: int | None, steps: int, mesh=None) -> dict
   import jax  # pylint: disable=import-outside-toplevel
   from crossjax.train import parallel  # pylint: disable=import-outside-toplevel
   from crossjax.train.state import create_state  # pylint: disable=import-outside-toplevel
+  from experiments import bench_utils  # pylint: disable=import-outside-toplevel
   config, task, batches = load(model, batch_size)
   model_module, players = task.build(config, batches[0], jax.random.PRNGKey(0))
   state = create_state(model_module, players, task.optimizers(config, 1000),
@@ -74,32 +74,10 @@ def time_step(model: str, batch_size: int | None, steps: int, mesh=None) -> dict
   compile_s = time.perf_counter() - start
   cost = compiled.cost_analysis()
   flops = float((cost[0] if isinstance(cost, list) else cost).get('flops', 0.0))
-  for i in range(3):  # warm-up
-    state, metrics = compiled(state, batches[i % 4])
-  jax.block_until_ready(metrics)
-  times = []
-  for i in range(steps):
-    start = time.perf_counter()
-    state, metrics = compiled(state, batches[i % 4])
-    jax.block_until_ready(metrics)
-    times.append(time.perf_counter() - start)
-  median = statistics.median(times)
+  median, state, _ = bench_utils.median_step_seconds(compiled, state, batches, steps)
   return {'model': model, 'config': CONFIGS[model], 'batch_size': config.batch_size,
           'compile_s': compile_s, 'median_step_s': median,
           'samples_per_s': config.batch_size / median, 'gflops_per_s': flops / median / 1e9}
-
-
-def matmul_gflops(repeats: int = 20) -> float:
-  """Median throughput of a jitted float32 1000 x 1024 @ 1024 x 1024 matmul."""
-  import jax  # pylint: disable=import-outside-toplevel
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  from experiments import bench_utils  # pylint: disable=import-outside-toplevel
-  key = jax.random.PRNGKey(0)
-  a = jax.random.uniform(key, (1000, 1024), jnp.float32)
-  b = jax.random.uniform(jax.random.fold_in(key, 1), (1024, 1024), jnp.float32)
-  product = jax.jit(lambda a, b: a @ b)
-  return 2 * 1000 * 1024 * 1024 / bench_utils.measure(lambda: product(a, b),
-                                                       repeats)['median_s'] / 1e9
 
 
 def sharded_child(devices: int, steps: int) -> None:
@@ -124,7 +102,7 @@ def main(argv):
   from experiments import bench_utils  # pylint: disable=import-outside-toplevel
   runtime.limit_lapack_threads()
   steps = _STEPS.value
-  matmul = matmul_gflops()
+  matmul = bench_utils.matmul_gflops()
   rows = [time_step(model, None, steps) for model in _MODELS.value]
   for row in rows:
     row['fraction_of_matmul'] = row['gflops_per_s'] / matmul
