@@ -94,13 +94,12 @@ def evaluate_dcca(state, splits, config, workdir) -> dict:
   def scores(features, params, view1_features):
     correlations = {name: np.asarray(linear.component_correlations(
         params, *features[name])).tolist() for name in ('tune', 'test')}
-    variates = linear.transform(params, *features['test'])
+    variates = (tuple(np.asarray(v) for v in linear.transform(params, *features['test']))
+                if evaluation.retrieval else None)
     return {'correlations': correlations,
             'total_correlation': {name: float(np.sum(v)) for name, v in correlations.items()},
-            **evaluate.feature_scores(
-                view1_features, labels,
-                tuple(np.asarray(v) for v in variates) if evaluation.retrieval else None,
-                svm=evaluation.svm, clustering=evaluation.clustering, seed=config.seed)}
+            **evaluate.feature_scores(view1_features, labels, variates, svm=evaluation.svm,
+                                      clustering=evaluation.clustering, seed=config.seed)}
 
   results = scores(codes, evaluate.post_hoc_cca(codes['train'], k),
                    {name: views[0] for name, views in codes.items()})
@@ -199,29 +198,26 @@ def build_classifier(config, example_batch, key):
   return model, {steps.PLAYER: params}
 
 
-def predict_labels(state, images: np.ndarray, batch_size: int) -> np.ndarray:
-  """The classifier's labels for whole arrays of images."""
-  apply = jax.jit(lambda params, chunk: jax.numpy.argmax(
-      state.model.apply({'params': params}, chunk[0]), axis=-1))
-  return evaluate.chunked(lambda chunk: apply(state.params[steps.PLAYER], chunk), [images],
-                          batch_size)
-
-
-def classifier_features(state, images: np.ndarray, batch_size: int) -> np.ndarray:
-  """The classifier's hidden features (the layer before its logits) for whole arrays."""
-  def features(params, chunk):
-    _, variables = state.model.apply({'params': params}, chunk[0], mutable=['intermediates'])
-    return variables['intermediates']['network']['features'][0]
-  apply = jax.jit(features)
-  return evaluate.chunked(lambda chunk: apply(state.params[steps.PLAYER], chunk), [images],
-                          batch_size)
+def classifier_judge(state):
+  """judge(images, batch_size) -> (labels, hidden features): one jitted classifier pass over
+  whole arrays (compiled once per judge), the hidden layer before the logits being the
+  feature space of the Frechet distance."""
+  def outputs(params, chunk):
+    logits, variables = state.model.apply({'params': params}, chunk[0],
+                                          mutable=['intermediates'])
+    return (jax.numpy.argmax(logits, axis=-1),
+            variables['intermediates']['network']['features'][0])
+  apply = jax.jit(outputs)
+  return lambda images, batch_size: evaluate.chunked(
+      lambda chunk: apply(state.params[steps.PLAYER], chunk), [images], batch_size)
 
 
 def evaluate_classifier(state, splits, config, workdir) -> dict:
   del workdir
+  judge = classifier_judge(state)
   return {f'{name}_accuracy': 100.0 * float(np.mean(
-      predict_labels(state, splits[name]['x1'], config.evaluation.batch_size)
-      == splits[name]['labels'])) for name in ('tune', 'test')}
+      judge(splits[name]['x1'], config.evaluation.batch_size)[0] == splits[name]['labels']))
+          for name in ('tune', 'test')}
 
 
 def trained_classifier(config, workdir: str):
@@ -289,18 +285,19 @@ def evaluate_cgan(state, splits, config, workdir) -> dict:
   made of the real left half and the generated right half (coherence), against real images
   and left halves with an empty right half, and the Frechet distance of both to the real
   images; halves.png shows completed halves."""
-  judge, judge_results = trained_classifier(config, workdir)
+  judge_state, judge_results = trained_classifier(config, workdir)
+  judge = classifier_judge(judge_state)
   evaluation = config.evaluation
+  size = evaluation.batch_size
   key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
   results = {'classifier': judge_results}
   if config.gan.condition == 'labels':
     labels = np.repeat(np.arange(config.num_classes), evaluation.samples_per_class)
     samples = generate(state, labels, key, evaluation.batch_size)
-    predicted = predict_labels(judge, samples, evaluation.batch_size)
+    predicted, sample_features = judge(samples, size)
     results['conditional_accuracy'] = 100.0 * float(np.mean(predicted == labels))
     results['frechet_distance'] = evaluate.frechet_distance(
-        classifier_features(judge, samples, evaluation.batch_size),
-        classifier_features(judge, splits['test'][config.gan.target], evaluation.batch_size))
+        sample_features, judge(splits['test'][config.gan.target], size)[1])
     results['parzen'] = evaluate.parzen_log_likelihood(
         samples, splits['tune'][config.gan.target][:evaluation.parzen_tune_examples],
         splits['test'][config.gan.target], evaluation.parzen_sigmas)
@@ -315,13 +312,12 @@ def evaluate_cgan(state, splits, config, workdir) -> dict:
   images = {'generated_right': data.join_halves(left, generated),
             'real_right': data.join_halves(left, right),
             'empty_right': data.join_halves(left, np.zeros_like(right))}
+  judged = {name: judge(image, size) for name, image in images.items()}
   results['transfer_accuracy'] = {
-      name: 100.0 * float(np.mean(predict_labels(judge, image, evaluation.batch_size) == labels))
-      for name, image in images.items()}
-  real_features = classifier_features(judge, images['real_right'], evaluation.batch_size)
+      name: 100.0 * float(np.mean(predicted == labels))
+      for name, (predicted, _) in judged.items()}
   results['frechet_distance'] = {
-      name: evaluate.frechet_distance(
-          classifier_features(judge, images[name], evaluation.batch_size), real_features)
+      name: evaluate.frechet_distance(judged[name][1], judged['real_right'][1])
       for name in ('generated_right', 'empty_right')}
   if jax.process_index() == 0:
     figures.completed_halves(left[:12], right[:12], generated[:12],
