@@ -47,7 +47,7 @@ class LinearCCAParams(NamedTuple):
 # ------------------------------------------------------------------------------ helpers
 
 
-def _as_float(x) -> Array:
+def as_float(x) -> Array:
   x = jnp.asarray(x)
   if not jnp.issubdtype(x.dtype, jnp.floating):
     x = x.astype(jnp.result_type(float))
@@ -59,7 +59,7 @@ def _prepare(views, ridges, k, multiview: bool = False):
 
   k is at most n - 1 and the smallest view width (two views) or the summed widths (m views).
   """
-  views = [_as_float(v) for v in views]
+  views = [as_float(v) for v in views]
   n = objectives.check_views(views, check_values=False)  # values: inside the jitted fit
   if multiview and len(views) < 2:
     raise ValueError(f'multi-view CCA needs at least 2 views, got {len(views)}')
@@ -247,7 +247,7 @@ def fit_gcca(views: Sequence, k: int | None = None, r: float | Sequence[float] =
 def _check_against(params: LinearCCAParams, views) -> list[Array]:
   if len(views) != len(params.weights):
     raise ValueError(f'the model was fitted on {len(params.weights)} views, got {len(views)}')
-  views = [_as_float(v) for v in views]
+  views = [as_float(v) for v in views]
   objectives.check_views(views, min_samples=1)
   for i, (view, w) in enumerate(zip(views, params.weights), start=1):
     if view.shape[1] != w.shape[0]:

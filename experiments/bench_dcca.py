@@ -4,8 +4,8 @@
 
 Encoders 392-1024-1024-50 (ReLU) per view, batch 1000, Adam, the objective on all 50
 correlations. Reports compile time apart from the median step time, samples per second, and
-the step's achieved FLOP/s as a fraction of a jitted float32 matmul of similar size
-(1000 x 1024 x 1024) measured in the same run. On a CPU it also times the step with SciPy's
+the step's achieved FLOP/s as a fraction of a jitted float32 matmul measured in the same run
+(`bench_utils.matmul_gflops`). On a CPU it also times the step with SciPy's
 OpenBLAS (the LAPACK behind JAX's Cholesky/SVD) on its default threads and on one thread, and
 how the step time grows with the batch size.
 """
@@ -71,7 +71,7 @@ def main(argv):
   steps = _STEPS.value
   on_cpu = jax.devices()[0].platform == 'cpu'
 
-  matmul = bench_utils.matmul_gflops()
+  matmul, matmul_label = bench_utils.matmul_gflops()
   main_row = time_step(config, train, 1000, steps)
   results = {'machine': writer.provenance(), 'dtype': _DTYPE.value,
              'matmul_gflops_per_s': matmul, 'step': main_row,
@@ -98,7 +98,7 @@ def main(argv):
       f'Device: {device}; jax {results["machine"]["jax"]}; commit '
       f'{results["machine"]["commit"]}. Median of {steps} steps after 3 warm-up steps, data on '
       f'the device; FLOP/s count the dense layers (forward + backward); the reference is a '
-      f'jitted float32 1000x1024x1024 matmul in this run: {matmul:.0f} GFLOP/s.',
+      f'{matmul_label}.',
       bench_utils.markdown_table(
           ['step', 'dtype', 'compile s', 'median ms', 'samples/s', 'GFLOP/s',
            'fraction of matmul'], rows),

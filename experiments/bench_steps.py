@@ -102,7 +102,7 @@ def main(argv):
   from experiments import bench_utils  # pylint: disable=import-outside-toplevel
   runtime.limit_lapack_threads()
   steps = _STEPS.value
-  matmul = bench_utils.matmul_gflops()
+  matmul, matmul_label = bench_utils.matmul_gflops()
   rows = [time_step(model, None, steps) for model in _MODELS.value]
   for row in rows:
     row['fraction_of_matmul'] = row['gflops_per_s'] / matmul
@@ -124,8 +124,7 @@ def main(argv):
       f'Device: {machine["devices"][0]} ({machine["device_kind"]}, {machine["cpu_count"]} CPU '
       f'cores); jax {machine["jax"]}; commit {machine["commit"]}; {machine["date"]}. Median of '
       f'{steps} steps after 3 warm-up steps, data on the device; FLOPs are XLA\'s count for the '
-      f'compiled step; the reference is a jitted float32 1000x1024x1024 matmul in this run: '
-      f'{matmul:.0f} GFLOP/s.',
+      f'compiled step; the reference is a {matmul_label}.',
       bench_utils.markdown_table(
           ['model', 'config', 'batch', 'compile s', 'median ms', 'samples/s', 'GFLOP/s',
            'fraction of matmul'],

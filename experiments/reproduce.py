@@ -49,6 +49,8 @@ EXPERIMENTS: dict[str, Experiment] = {
     'mae_mnist_halves': Experiment('mae_mnist_halves.py'),
     'cgan_mnist': Experiment('cgan_mnist.py'),
     'cgan_halves': Experiment('cgan_halves.py'),
+    'cgan_noisy_mnist': Experiment('cgan_noisy_mnist.py'),
+    'kcca_mnist': Experiment('kcca_mnist.py'),
     # Andrew et al.'s objective against unbiased CCA-EY at a small and a large batch.
     **{f'dcca_mnist_{objective}_b{size}': Experiment('dcca_mnist.py', _batch(objective, size))
        for objective in ('dcca', 'ey_unbiased') for size in (100, 1000)},

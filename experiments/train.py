@@ -30,7 +30,7 @@ flags.mark_flags_as_required(['config', 'workdir'])
 
 
 def summary(results: dict) -> str:
-  if 'correlations' in results and results.get('model') in (None, 'linear_cca'):
+  if 'correlations' in results and results.get('model') in (None, 'linear_cca', 'kernel_cca'):
     return linear_fit.format_table(results)
   lines = [f'{results["model"]} on {results["dataset"]}: {results["steps"]} steps']
   for name, values in results.get('total_correlation', {}).items():
@@ -58,8 +58,8 @@ def summary(results: dict) -> str:
     if name in results:
       lines.append(f'  {name.replace("_", " ")}: {results[name]:.2f} %')
   if 'classifier' in results:
-    lines.append(f'  judging classifier: {results["classifier"]["test_accuracy"]:.2f} % on the '
-                 'MNIST test set')
+    lines.append(f'  judging classifier: {results["classifier"]["test_accuracy"]:.2f} % on its '
+                 'test set')
   if 'conditional_accuracy' in results:
     lines.append(f'  generated digits of the requested class: '
                  f'{results["conditional_accuracy"]:.2f} %')
@@ -68,7 +68,8 @@ def summary(results: dict) -> str:
     lines.append(f'  Parzen log-likelihood (test): {parzen["test_mean"]:.1f} +- '
                  f'{parzen["test_standard_error"]:.1f} (sigma {parzen["sigma"]:.3f})')
   for name, accuracy in results.get('transfer_accuracy', {}).items():
-    lines.append(f'  classifier on left half + {name.replace("_", " ")}: {accuracy:.2f} %')
+    lines.append(f'  judging classifier on test images, {name.replace("_", " ")}: '
+                 f'{accuracy:.2f} % of the condition\'s class')
   distances = results.get('frechet_distance')
   if distances is not None:
     for name, value in (distances.items() if isinstance(distances, dict) else [('', distances)]):

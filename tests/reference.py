@@ -67,3 +67,25 @@ def correlations_of(z1, z2):
   z1 = z1 - z1.mean(axis=0)
   z2 = z2 - z2.mean(axis=0)
   return (z1 * z2).sum(axis=0) / np.sqrt((z1 ** 2).sum(axis=0) * (z2 ** 2).sum(axis=0))
+
+
+def kernel_cca_dual(x1, x2, widths, r, k):
+  """Top-k correlations of ridge-regularised RBF kernel CCA in the dual (Hardoon et al. 2004):
+  with centred kernels Kc_i = H K_i H and w_i = Phi_ic^T a_i, the singular values of
+  A1^{+1/2} (Kc1 Kc2 / (n - 1)) A2^{+1/2}, A_i = Kc_i^2 / (n - 1) + r Kc_i."""
+  n = len(x1)
+  centring = np.eye(n) - 1.0 / n
+
+  def centred_kernel(x, width):
+    squared = np.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1)
+    return centring @ np.exp(-squared / (2 * width ** 2)) @ centring
+
+  def inverse_sqrt(a):
+    values, vectors = scipy.linalg.eigh(a)
+    keep = values > 1e-10 * values.max()
+    return (vectors[:, keep] / np.sqrt(values[keep])) @ vectors[:, keep].T
+
+  kc1, kc2 = (centred_kernel(x, w) for x, w in zip((x1, x2), widths))
+  a1, a2 = (kc @ kc / (n - 1) + r * kc for kc in (kc1, kc2))
+  t = inverse_sqrt(a1) @ (kc1 @ kc2 / (n - 1)) @ inverse_sqrt(a2)
+  return np.linalg.svd(t, compute_uv=False)[:k]

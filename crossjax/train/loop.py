@@ -76,7 +76,7 @@ def _mean(history) -> dict:
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains `config.model` (resuming from workdir/checkpoints) and evaluates it on the test
   split. Writes config.json, metrics.jsonl, tensorboard/, checkpoints/ and results.json."""
-  if config.model == 'linear_cca':
+  if config.model in ('linear_cca', 'kernel_cca'):
     return linear_fit.fit_and_evaluate(config, workdir)
   started = time.perf_counter()
   task = tasks.get(config.model)

@@ -193,7 +193,7 @@ def evaluate_autoencoder(state, splits, config, workdir) -> dict:
 
 
 def build_classifier(config, example_batch, key):
-  model = classifier.Classifier(network(config.network, config.num_classes))
+  model = classifier.Classifier(network(config.network, config.num_classes), view=config.view)
   params = model.init({'params': key}, example_batch, False, method='loss')['params']
   return model, {steps.PLAYER: params}
 
@@ -216,7 +216,7 @@ def evaluate_classifier(state, splits, config, workdir) -> dict:
   del workdir
   judge = classifier_judge(state)
   return {f'{name}_accuracy': 100.0 * float(np.mean(
-      judge(splits[name]['x1'], config.evaluation.batch_size)[0] == splits[name]['labels']))
+      judge(splits[name][config.view], config.evaluation.batch_size)[0] == splits[name]['labels']))
           for name in ('tune', 'test')}
 
 
@@ -281,10 +281,14 @@ def evaluate_cgan(state, splits, config, workdir) -> dict:
   the tune split (the protocol of Goodfellow et al. 2014 that Mirza and Osindero follow), and
   the Frechet distance between samples and test digits in the classifier's feature space;
   digits.png shows a row of samples per class.
-  Modality-conditioned (left half -> right half): the classifier's accuracy on test images
-  made of the real left half and the generated right half (coherence), against real images
-  and left halves with an empty right half, and the Frechet distance of both to the real
-  images; halves.png shows completed halves."""
+  Modality-conditioned, config.evaluation.transfer 'halves' (left half -> right half): the
+  classifier's accuracy on test images made of the real left half and the generated right half
+  (coherence), against real images and left halves with an empty right half, and the Frechet
+  distance of both to the real images; halves.png shows completed halves. 'view' (a whole view
+  from another, e.g. noisy MNIST's view 2 from view 1): the accuracy of a classifier of that
+  view on generated test views (labelled by their condition's class), against the real views
+  and against real views of shuffled pairs (chance), and the Frechet distance of generated to
+  real views; transfer.png shows conditions, generated and real views."""
   judge_state, judge_results = trained_classifier(config, workdir)
   judge = classifier_judge(judge_state)
   evaluation = config.evaluation
@@ -307,22 +311,43 @@ def evaluate_cgan(state, splits, config, workdir) -> dict:
                          title='Conditional GAN: one row per requested class')
     return results
   test = splits['test']
-  left, right, labels = test[config.gan.condition], test[config.gan.target], test['labels']
-  generated = generate(state, left, key, evaluation.batch_size)
-  images = {'generated_right': data.join_halves(left, generated),
-            'real_right': data.join_halves(left, right),
-            'empty_right': data.join_halves(left, np.zeros_like(right))}
+  condition, target, labels = test[config.gan.condition], test[config.gan.target], test['labels']
+  generated = generate(state, condition, key, evaluation.batch_size)
+  if evaluation.transfer == 'halves':
+    # The judge sees whole digits: the real left half beside each kind of right half.
+    images = {name: data.join_halves(condition, right) for name, right in (
+        ('generated_right', generated), ('real_right', target),
+        ('empty_right', np.zeros_like(target)))}
+    reference, baselines = 'real_right', ('empty_right',)
+  elif evaluation.transfer == 'view':
+    # A generator that ignored its condition, however good its images, scores as the real
+    # targets of shuffled test pairs: chance.
+    shuffled = np.random.default_rng(config.seed).permutation(len(target))
+    images = {'generated': generated, 'real': target, 'shuffled_real': target[shuffled]}
+    reference, baselines = 'real', ()
+  else:
+    raise ValueError(f"unknown evaluation.transfer {evaluation.transfer!r}; known: 'halves' "
+                     "(right half from left half), 'view' (a whole view from another)")
   judged = {name: judge(image, size) for name, image in images.items()}
   results['transfer_accuracy'] = {
       name: 100.0 * float(np.mean(predicted == labels))
       for name, (predicted, _) in judged.items()}
   results['frechet_distance'] = {
-      name: evaluate.frechet_distance(judged[name][1], judged['real_right'][1])
-      for name in ('generated_right', 'empty_right')}
+      name: evaluate.frechet_distance(judged[name][1], judged[reference][1])
+      for name in (next(iter(images)), *baselines)}
   if jax.process_index() == 0:
-    figures.completed_halves(left[:12], right[:12], generated[:12],
-                             os.path.join(workdir, 'halves.png'),
-                             title='Right halves generated from left halves (cGAN)')
+    shown = slice(0, 12)
+    if evaluation.transfer == 'halves':
+      figures.completed_halves(condition[shown], target[shown], generated[shown],
+                               os.path.join(workdir, 'halves.png'),
+                               title='Right halves generated from left halves (cGAN)')
+    else:
+      figures.image_rows(
+          {f'given {config.gan.condition}': condition[shown],
+           f'generated {config.gan.target}': generated[shown],
+           f'a real {config.gan.target}': target[shown]}, 28,  # 28 x 28 MNIST views
+          os.path.join(workdir, 'transfer.png'),
+          title=f'{config.data.name}: {config.gan.target} generated from {config.gan.condition}')
   return results
 
 
@@ -352,5 +377,5 @@ TASKS: dict[str, Task] = {
 
 def get(name: str) -> Task:
   if name not in TASKS:
-    raise ValueError(f'unknown model {name!r}; known: {sorted(TASKS)} and linear_cca')
+    raise ValueError(f'unknown model {name!r}; known: {sorted(TASKS)}, linear_cca and kernel_cca')
   return TASKS[name]

@@ -19,4 +19,5 @@ from experiments.configs import cgan_mnist
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
   config = cgan_mnist.gan('mnist_halves', condition='x1', target='x2', variant=variant)
   config.gan.conditioning = 'concat'
+  config.evaluation.transfer = 'halves'
   return config

@@ -1,7 +1,9 @@
 """The MNIST digit classifier that judges generated and completed digits (a small conv net).
 
 Trained once per work directory by the runs that need it (the cGAN evaluations put it beside
-their own work directory) and restored afterwards; it can also be trained on its own:
+their own work directory) and restored afterwards; it can also be trained on its own. The
+judge of generated noisy-MNIST view-2 images is the same network trained on those images
+(`classifier('noisy_mnist', 'x2')`, 'noisy_mnist_x2_classifier').
 
 Train:  ./launch.sh train experiments/configs/mnist_classifier.py
 Smoke:  ./launch.sh train experiments/configs/mnist_classifier.py:smoke
@@ -12,10 +14,13 @@ import ml_collections
 from experiments.configs import common
 
 
-def get_config(variant: str = '') -> ml_collections.ConfigDict:
+def classifier(dataset: str, view: str, variant: str) -> ml_collections.ConfigDict:
+  """The classifier of `dataset`'s images in `view`, named after both."""
   common.check_variant(variant)
-  config = common.base('classifier', 'mnist')
-  config.name = 'mnist_classifier' + (f'_{variant}' if variant else '')
+  config = common.base('classifier', dataset)
+  config.name = ('mnist_classifier' if (dataset, view) == ('mnist', 'x1')
+                 else f'{dataset}_{view}_classifier') + (f'_{variant}' if variant else '')
+  config.view = view
   config.network = ml_collections.ConfigDict(
       dict(kind='conv_encoder', hidden=256, activation='relu', dropout=0.3))
   config.num_classes = 10
@@ -31,3 +36,7 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
     config.checkpoint_every = 100
     config.eval_examples = 2000
   return config
+
+
+def get_config(variant: str = '') -> ml_collections.ConfigDict:
+  return classifier('mnist', 'x1', variant)

@@ -1,0 +1,30 @@
+"""Approximate kernel CCA (RBF) on MNIST halves, 50 components (Andrew et al. 2013, Table 1:
+KCCA test 33.0).
+
+Nystrom features of each half on num_landmarks seeded training rows, then ridge CCA on them
+(`crossjax.kernel`); the kernel width (a multiple of each view's median distance) and the ridge
+are chosen on the tune split from the grid below.
+
+Reproduce:  ./launch.sh train experiments/configs/kcca_mnist.py
+Smoke:      ./launch.sh train experiments/configs/kcca_mnist.py:smoke
+"""
+
+import ml_collections
+
+from experiments.configs import common
+
+
+def get_config(variant: str = '') -> ml_collections.ConfigDict:
+  common.check_variant(variant)
+  config = ml_collections.ConfigDict()
+  config.model = 'kernel_cca'
+  config.data = ml_collections.ConfigDict(
+      dict(name='mnist_halves', path='', seed=0, max_train_examples=0))
+  config.kernel = ml_collections.ConfigDict(dict(
+      k=50, num_landmarks=4000, seed=0, width_scales=(0.5, 1.0), ridges=(1e-3, 1e-2)))
+  if variant == 'smoke':
+    config.data.max_train_examples = 3000
+    config.kernel.num_landmarks = 500
+    config.kernel.width_scales = (1.0,)
+    config.kernel.ridges = (1e-2,)
+  return config
