@@ -6,7 +6,9 @@
   ./launch.sh reproduce --table           rewrites RESULTS.md from runs/*/results.json
 
 Every number in RESULTS.md comes from a results.json, which records the commit, the devices
-and the wall time of the run that made it.
+and the wall time of the run that made it. `--table` copies each run's results.json and PNG
+figures to results/NAME/ (kept in git) and falls back to those copies for experiments not run
+in this checkout, so a fresh clone rebuilds the same RESULTS.md.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RUNS = ROOT / 'runs'  # one work directory per experiment name
-FIGURES = ROOT / 'results'  # the figures RESULTS.md links to, kept in git
+PUBLISHED = ROOT / 'results'  # results.json and figures of each run, kept in git
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,8 +86,20 @@ def run(names: list[str]) -> int:
 # ------------------------------------------------------------------------------ RESULTS.md
 
 
+def _publish() -> None:
+  """Copies each run's results.json and PNG figures from runs/NAME to results/NAME."""
+  import shutil  # pylint: disable=import-outside-toplevel
+  for name in EXPERIMENTS:
+    run, target = RUNS / name, PUBLISHED / name
+    if (run / 'results.json').exists():
+      target.mkdir(parents=True, exist_ok=True)
+      for path in [run / 'results.json', *sorted(run.glob('*.png'))]:
+        shutil.copyfile(path, target / path.name)
+
+
 def _load(name: str) -> dict | None:
-  path = RUNS / name / 'results.json'
+  """The published results of an experiment (see `_publish`), None where it never ran."""
+  path = PUBLISHED / name / 'results.json'
   return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -113,20 +127,13 @@ def _where(results: dict | None) -> tuple[str, str, str]:
 
 
 def _figures(names) -> list[str]:
-  """Copies the runs' PNG figures to results/NAME/ (kept in git) and lists them as links."""
-  import shutil  # pylint: disable=import-outside-toplevel
+  """Links to the published PNG figures of these experiments, a line each."""
   lines = []
   for name in names:
-    pictures = sorted((RUNS / name).glob('*.png'))
-    if not pictures:
-      continue
-    target = FIGURES / name
-    target.mkdir(parents=True, exist_ok=True)
-    links = []
-    for picture in pictures:
-      shutil.copyfile(picture, target / picture.name)
-      links.append(f'[{picture.stem}]({FIGURES.name}/{name}/{picture.name})')
-    lines.append(f'- `{name}`: ' + ', '.join(links))
+    pictures = sorted((PUBLISHED / name).glob('*.png'))
+    if pictures:
+      lines.append(f'- `{name}`: ' + ', '.join(
+          f'[{picture.stem}]({PUBLISHED.name}/{name}/{picture.name})' for picture in pictures))
   return lines + ([''] if lines else [])
 
 
@@ -143,7 +150,9 @@ def _table(rows) -> list[str]:
 
 
 def table() -> str:
-  """RESULTS.md: one table per paper, paper numbers beside crossjax's."""
+  """RESULTS.md: one table per paper, paper numbers beside crossjax's (publishes the runs of
+  this checkout first)."""
+  _publish()
   lines = ['# Results', '',
            'Every crossjax number below is read from `runs/NAME/results.json` by',
            '`./launch.sh reproduce --table`; rerun a row with `./launch.sh reproduce NAME`.',
@@ -153,19 +162,18 @@ def table() -> str:
 
   lines += ['## Andrew et al. 2013: MNIST halves, total correlation of the top 50 (test)', '']
   rows = []
-  for method, name, paper, get in (
-      ('linear CCA', 'cca_mnist', 28.0, lambda r: r['total_correlation']['test']),
-      ('Deep CCA', 'dcca_mnist', 39.7, lambda r: r['total_correlation']['test'])):
+  for method, name, paper in (('linear CCA', 'cca_mnist', 28.0),
+                              ('kernel CCA (RBF, Nystrom)', 'kcca_mnist', 33.0),
+                              ('Deep CCA', 'dcca_mnist', 39.7)):
     results = _load(name)
-    ours = get(results) if results else None
+    ours = results['total_correlation']['test'] if results else None
     rows.append((method, paper, '-' if ours is None else f'{ours:.2f}',
                  '-' if ours is None else _verdict(ours, paper),
                  f'`./launch.sh reproduce {name}`', *_where(results)))
-  rows.append(('kernel CCA (RBF)', 33.0, 'not implemented', '-', '-', '-', '-', '-'))
   lines += _table(rows)
   lines += ['', 'A PyTorch peer library reaches 47.0 for Deep CCA with modern training: the bar '
             'to beat.', '']
-  lines += _figures(['cca_mnist', 'dcca_mnist'])
+  lines += _figures(['cca_mnist', 'kcca_mnist', 'dcca_mnist'])
 
   lines += ['## Wang et al. 2015: noisy MNIST, 10 dimensions', '',
             'Spectral clustering accuracy / NMI of the view-1 test features (%, higher is '
@@ -206,19 +214,26 @@ def table() -> str:
   lines += _table(rows) + ['']
   lines += _figures(['cgan_mnist'])
 
-  lines += ['## Modality transfer: right halves of MNIST digits generated from left halves', '',
-            'Accuracy (%) of the MNIST classifier on the real left half joined to each right '
-            'half (no paper number; target >= 90 %).', '']
-  halves = _load('cgan_halves')
+  lines += ['## Modality transfer with the conditional GAN', '',
+            'Accuracy (%) of a classifier on test images whose target part the generator made '
+            'from the condition, against the real target and an uninformative one (no paper '
+            'numbers). Right halves from left halves: the MNIST classifier on the real left '
+            'half joined to each right half (target >= 90 %). Noisy MNIST view 2 from view 1: '
+            'a classifier of noisy view-2 images on generated views, scored against the class '
+            'of their view 1; shuffled real: real view 2 of other test pairs (chance).', '']
   rows = []
-  if halves:
-    transfer = halves['transfer_accuracy']
-    for part in ('generated_right', 'real_right', 'empty_right'):
-      rows.append((part.replace('_', ' '), '-', f'{transfer[part]:.2f}', '', '', '', '', ''))
-    rows[0] = rows[0][:4] + ('`./launch.sh reproduce cgan_halves`',
-                             *_where(halves))
+  for name, parts in (('cgan_halves', ('generated_right', 'real_right', 'empty_right')),
+                      ('cgan_noisy_mnist', ('generated', 'real', 'shuffled_real'))):
+    results = _load(name)
+    if not results:
+      continue
+    transfer = results['transfer_accuracy']
+    rows += [(f'{name}: {part.replace("_", " ")}', '-', f'{transfer[part]:.2f}', '',
+              f'`./launch.sh reproduce {name}`' if part == parts[0] else '',
+              *(_where(results) if part == parts[0] else ('', '', '')))
+             for part in parts]
   lines += _table(rows) + ['']
-  lines += _figures(['cgan_halves'])
+  lines += _figures(['cgan_halves', 'cgan_noisy_mnist'])
 
   lines += ['## Ngiam et al. 2011: multimodal autoencoder, linear classifier accuracy (%)', '',
             'On the shared code from all modalities and from one alone (the others missing), '

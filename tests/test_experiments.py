@@ -51,9 +51,10 @@ def test_demo_trains_deep_and_linear_cca_with_overrides(tmp_path):
 
 def test_smoke_variants_run(tmp_path, data_dir, mnist_judge_dir):
   for name in ('dcca_mnist', 'dccae_noisy_mnist', 'mae_mfeat', 'mae_mnist_halves', 'cgan_mnist',
-               'cgan_halves'):
+               'cgan_halves', 'cgan_noisy_mnist'):
+    # The noisy-MNIST transfer trains its own judge (of noisy view-2 images) beside its run.
     judge = ([f'--config.evaluation.classifier_workdir={mnist_judge_dir}']
-             if name.startswith('cgan') else [])
+             if name in ('cgan_mnist', 'cgan_halves') else [])
     result = subprocess.run(
         [sys.executable, 'experiments/train.py', f'--config=experiments/configs/{name}.py:smoke',
          f'--workdir={tmp_path / name}', '--config.progress_bar=False',
@@ -79,6 +80,13 @@ def test_smoke_variants_run(tmp_path, data_dir, mnist_judge_dir):
       assert transfer['real_right'] > 90.0 and transfer['empty_right'] < transfer['real_right']
       assert set(results['frechet_distance']) == {'generated_right', 'empty_right'}
       assert (tmp_path / name / 'halves.png').read_bytes()[:4] == b'\x89PNG'
+    elif name == 'cgan_noisy_mnist':
+      transfer = results['transfer_accuracy']
+      # The judge of noisy view-2 images knows real ones; shuffled pairs sit near chance.
+      assert transfer['real'] > 70.0 and transfer['shuffled_real'] < 25.0
+      assert set(results['frechet_distance']) == {'generated'}
+      assert (tmp_path / 'noisy_mnist_x2_classifier_smoke' / 'checkpoints').is_dir()
+      assert (tmp_path / name / 'transfer.png').read_bytes()[:4] == b'\x89PNG'
     else:
       assert np.isfinite(results['total_correlation']['test'])
     if name == 'dccae_noisy_mnist':

@@ -15,7 +15,7 @@ def write(runs, name, results):
 def test_table_sets_runs_beside_papers(tmp_path, monkeypatch):
   runs = tmp_path / 'runs'
   monkeypatch.setattr(reproduce, 'RUNS', runs)
-  monkeypatch.setattr(reproduce, 'FIGURES', tmp_path / 'results')
+  monkeypatch.setattr(reproduce, 'PUBLISHED', tmp_path / 'results')
   write(runs, 'cca_mnist', {'total_correlation': {'test': 28.43}, 'fit_seconds': 0.4,
                             'provenance': PROVENANCE})
   wang = {'clustering_view1': {'accuracy': 98.0, 'nmi': 90.0}, 'svm_view1': {'test_error': 3.0}}
@@ -39,3 +39,29 @@ def test_every_name_runs_an_existing_config():
   for name, experiment in reproduce.EXPERIMENTS.items():
     assert (reproduce.ROOT / 'experiments' / 'configs' / experiment.config).exists(), name
   assert reproduce.main(['no_such_experiment']) == 2
+
+
+def test_table_without_runs_rebuilds_from_published_results(tmp_path, monkeypatch):
+  runs = tmp_path / 'runs'
+  monkeypatch.setattr(reproduce, 'RUNS', runs)
+  monkeypatch.setattr(reproduce, 'PUBLISHED', tmp_path / 'results')
+  write(runs, 'kcca_mnist', {'total_correlation': {'test': 31.5}, 'fit_seconds': 80.0,
+                             'provenance': PROVENANCE})
+  (runs / 'kcca_mnist' / 'spectrum.png').write_bytes(b'\x89PNG')
+  with_runs = reproduce.table()
+  assert '| kernel CCA (RBF, Nystrom) | 33.0 | 31.50 | misses by 1.50 |' in with_runs
+  for path in (runs / 'kcca_mnist').iterdir():
+    path.unlink()
+  (runs / 'kcca_mnist').rmdir()
+  assert reproduce.table() == with_runs  # a fresh clone: the published copies
+
+
+def test_benchmarks_keep_the_parts_of_other_hardware():
+  from experiments import bench_all  # pylint: disable=import-outside-toplevel
+  document = bench_all.merge_part('', '2 CPU cores', '### Linear\n\n| a |')
+  document = bench_all.merge_part(document, '1 x NVIDIA H100 80GB HBM3', '### Linear\n\n| b |')
+  document = bench_all.merge_part(document, '2 CPU cores', '### Linear\n\n| c |')
+  assert document.startswith(bench_all.PREAMBLE)
+  assert '| a |' not in document
+  assert document.index('## On 2 CPU cores\n\n### Linear\n\n| c |') < document.index(
+      '## On 1 x NVIDIA H100 80GB HBM3\n\n### Linear\n\n| b |')
