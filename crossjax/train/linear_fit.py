@@ -45,6 +45,7 @@ def fit_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   Returns the metrics: per-split canonical correlations of the fitted projections and their
   totals (the sum over the k components, Andrew et al. 2013's 'total correlation').
   """
+  provenance = writer.provenance()  # at the start: the code this process runs
   writer.write_config(config, workdir)
   splits = data.load_dataset(config.data.name, config.data.path or None, config.data.seed)
   train = splits['train']
@@ -69,7 +70,7 @@ def fit_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       'num_train_examples': len(train['x1']), 'fit_seconds': fit_seconds,
       'correlations': correlations,
       'total_correlation': {name: float(np.sum(values)) for name, values in correlations.items()},
-      **extra, 'provenance': writer.provenance(),
+      **extra, 'provenance': provenance,
   }
   writer.write_json(workdir, 'results.json', metrics)
   figures.correlation_spectrum(

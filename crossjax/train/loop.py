@@ -75,16 +75,18 @@ def _mean(history) -> dict:
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains `config.model` (resuming from workdir/checkpoints) and evaluates it on the test
-  split. Writes config.json, metrics.jsonl, tensorboard/, checkpoints/ and results.json."""
+  split. Writes config.json, metrics.jsonl, tensorboard/, checkpoints/ and results.json. The
+  provenance is taken at the start: the commit of the code this process runs, whatever
+  happens to the checkout while it trains."""
   if config.model in ('linear_cca', 'kernel_cca'):
     return linear_fit.fit_and_evaluate(config, workdir)
   started = time.perf_counter()
+  provenance = writer.provenance()
   task = tasks.get(config.model)
   run = train(config, workdir)
   results = task.evaluate(parallel.local_copy(run.state), run.splits, config, workdir)
   results.update(model=config.model, dataset=config.data.name, **run.summary,
-                 wall_seconds_this_run=time.perf_counter() - started,
-                 provenance=writer.provenance())
+                 wall_seconds_this_run=time.perf_counter() - started, provenance=provenance)
   if jax.process_index() == 0:
     results['train_seconds_all_runs'] = writer.training_seconds(
         os.path.join(workdir, 'metrics.jsonl'))
