@@ -154,8 +154,9 @@ def table() -> str:
   this checkout first)."""
   _publish()
   lines = ['# Results', '',
-           'Every crossjax number below is read from `runs/NAME/results.json` by',
-           '`./launch.sh reproduce --table`; rerun a row with `./launch.sh reproduce NAME`.',
+           'Every crossjax number below is read from `results/NAME/results.json` (the copy of',
+           '`runs/NAME/results.json` kept in git) by `./launch.sh reproduce --table`; rerun a',
+           'row with `./launch.sh reproduce NAME`.',
            'Time: the training wall time summed over all runs of that work directory (resumed',
            'runs included), and the wall time of the last run (training, or restoring, and',
            'evaluation), on the stated hardware.', '']

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from experiments import reproduce
 
 PROVENANCE = {'commit': 'abc1234', 'cpu_count': 2, 'device_kind': 'cpu'}
@@ -12,10 +14,15 @@ def write(runs, name, results):
   (runs / name / 'results.json').write_text(json.dumps(results))
 
 
-def test_table_sets_runs_beside_papers(tmp_path, monkeypatch):
-  runs = tmp_path / 'runs'
-  monkeypatch.setattr(reproduce, 'RUNS', runs)
+@pytest.fixture(name='runs')
+def runs_folder(tmp_path, monkeypatch):
+  """An empty runs/ and results/ under tmp_path in place of the checkout's."""
+  monkeypatch.setattr(reproduce, 'RUNS', tmp_path / 'runs')
   monkeypatch.setattr(reproduce, 'PUBLISHED', tmp_path / 'results')
+  return tmp_path / 'runs'
+
+
+def test_table_sets_runs_beside_papers(tmp_path, runs):
   write(runs, 'cca_mnist', {'total_correlation': {'test': 28.43}, 'fit_seconds': 0.4,
                             'provenance': PROVENANCE})
   wang = {'clustering_view1': {'accuracy': 98.0, 'nmi': 90.0}, 'svm_view1': {'test_error': 3.0}}
@@ -41,10 +48,7 @@ def test_every_name_runs_an_existing_config():
   assert reproduce.main(['no_such_experiment']) == 2
 
 
-def test_table_without_runs_rebuilds_from_published_results(tmp_path, monkeypatch):
-  runs = tmp_path / 'runs'
-  monkeypatch.setattr(reproduce, 'RUNS', runs)
-  monkeypatch.setattr(reproduce, 'PUBLISHED', tmp_path / 'results')
+def test_table_without_runs_rebuilds_from_published_results(runs):
   write(runs, 'kcca_mnist', {'total_correlation': {'test': 31.5}, 'fit_seconds': 80.0,
                              'provenance': PROVENANCE})
   (runs / 'kcca_mnist' / 'spectrum.png').write_bytes(b'\x89PNG')
