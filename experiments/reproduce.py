@@ -159,7 +159,9 @@ def table() -> str:
            'row with `./launch.sh reproduce NAME`.',
            'Time: the training wall time summed over all runs of that work directory (resumed',
            'runs included), and the wall time of the last run (training, or restoring, and',
-           'evaluation), on the stated hardware.', '']
+           'evaluation), on the stated hardware. A commit marked +dirty had uncommitted',
+           'changes to tracked files when the run started (newer results.json files list them',
+           'under provenance.uncommitted_files).', '']
 
   lines += ['## Andrew et al. 2013: MNIST halves, total correlation of the top 50 (test)', '']
   rows = []

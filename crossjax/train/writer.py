@@ -12,8 +12,8 @@ import numpy as np
 
 def provenance() -> dict:
   """Where and from what a result came: git commit (with '+dirty' for uncommitted changes to
-  tracked files; $CROSSJAX_COMMIT instead where set, for a tree copied without its git
-  state), devices, CPU count, JAX version and the date."""
+  tracked files, which uncommitted_files names; $CROSSJAX_COMMIT instead where set, for a tree
+  copied without its git state), devices, CPU count, JAX version and the date."""
   import platform  # pylint: disable=import-outside-toplevel
   import subprocess  # pylint: disable=import-outside-toplevel
   import time  # pylint: disable=import-outside-toplevel
@@ -25,12 +25,15 @@ def provenance() -> dict:
     except OSError:
       return ''
 
-  commit = os.environ.get('CROSSJAX_COMMIT', '')
+  commit, uncommitted = os.environ.get('CROSSJAX_COMMIT', ''), []
   if not commit:
     commit = git('rev-parse', '--short', 'HEAD')
-    if commit and git('status', '--porcelain', '--untracked-files=no'):
+    uncommitted = [line.split(maxsplit=1)[1] for line in
+                   git('status', '--porcelain', '--untracked-files=no').splitlines()]
+    if commit and uncommitted:
       commit += '+dirty'
-  return {'commit': commit, 'cpu_count': os.cpu_count(), 'processor': platform.processor(),
+  return {'commit': commit, 'uncommitted_files': uncommitted, 'cpu_count': os.cpu_count(),
+          'processor': platform.processor(),
           'devices': [str(d) for d in jax.devices()],
           'device_kind': jax.devices()[0].device_kind, 'jax': jax.__version__,
           'date': time.strftime('%Y-%m-%d %H:%M:%S')}
