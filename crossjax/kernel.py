@@ -17,11 +17,12 @@ test total correlation).
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.spatial.distance import pdist
 
 from crossjax import linear, objectives
 
@@ -56,9 +57,7 @@ def median_distance(x_NxD, sample: int = 2000, seed: int = 0) -> float:
   scale for an RBF kernel's width (Scholkopf and Smola 2002)."""
   x = np.asarray(x_NxD, dtype=np.float64)
   rows = x[np.random.default_rng(seed).permutation(len(x))[:sample]]
-  squared = np.sum(rows ** 2, axis=1)
-  distances = np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2 * rows @ rows.T, 0))
-  return float(np.median(distances[np.triu_indices(len(rows), k=1)]))
+  return float(np.median(pdist(rows)))
 
 
 @functools.partial(jax.jit, static_argnames=('rcond',))
@@ -87,7 +86,8 @@ def nystrom_features(feature_map: NystromMap, x_NxD: Array) -> Array:
   return rbf_kernel(x_NxD, feature_map.landmarks, feature_map.gamma) @ feature_map.projection
 
 
-def _features(params: KernelCCAParams, views) -> list[Array]:
+def features(params: KernelCCAParams, *views) -> list[Array]:
+  """The Nystrom features (n, M) of each view under the fitted maps."""
   if len(views) != len(params.maps):
     raise ValueError(f'the model was fitted on {len(params.maps)} views, got {len(views)}')
   views = [linear.as_float(v) for v in views]
@@ -99,25 +99,35 @@ def _features(params: KernelCCAParams, views) -> list[Array]:
   return [nystrom_features(m, v) for m, v in zip(params.maps, views)]
 
 
-def fit_kernel_cca(x1_NxD, x2_NxE, k: int, widths: tuple[float, float], r1: float, r2: float,
-                   num_landmarks: int, seed: int = 0,
-                   rcond: float = objectives.DEFAULT_RCOND) -> KernelCCAParams:
-  """Approximate RBF kernel CCA: Nystrom features of each view (`num_landmarks` rows, seeded;
-  the same rows for both views, as they are paired), then ridge CCA with r1, r2 on them."""
+def fit_kernel_cca_path(x1_NxD, x2_NxE, k: int, widths: tuple[float, float],
+                        ridges: Sequence[tuple[float, float]], num_landmarks: int, seed: int = 0,
+                        rcond: float = objectives.DEFAULT_RCOND) -> list[KernelCCAParams]:
+  """Approximate RBF kernel CCA for each (r1, r2) in `ridges`: the Nystrom features of each
+  view (`num_landmarks` rows, seeded; the same rows for both views, as they are paired) are
+  computed once and shared by a ridge CCA per pair, so a regularisation path costs one
+  feature map."""
   x1, x2 = (linear.as_float(x) for x in (x1_NxD, x2_NxE))
   objectives.check_views([x1, x2])
   objectives.raise_if_not_finite([objectives.all_finite(x1), objectives.all_finite(x2)])
   maps = tuple(nystrom_map(x, num_landmarks, width, seed, rcond)
                for x, width in zip((x1, x2), widths))
-  features = [nystrom_features(m, x) for m, x in zip(maps, (x1, x2))]
-  return KernelCCAParams(maps, linear.fit_cca(*features, k, r1, r2, rcond))
+  phi = [nystrom_features(m, x) for m, x in zip(maps, (x1, x2))]
+  return [KernelCCAParams(maps, linear.fit_cca(*phi, k, r1, r2, rcond)) for r1, r2 in ridges]
+
+
+def fit_kernel_cca(x1_NxD, x2_NxE, k: int, widths: tuple[float, float], r1: float, r2: float,
+                   num_landmarks: int, seed: int = 0,
+                   rcond: float = objectives.DEFAULT_RCOND) -> KernelCCAParams:
+  """Approximate RBF kernel CCA with ridges r1, r2 (`fit_kernel_cca_path` for one pair)."""
+  return fit_kernel_cca_path(x1_NxD, x2_NxE, k, widths, [(r1, r2)], num_landmarks, seed,
+                             rcond)[0]
 
 
 def transform(params: KernelCCAParams, *views) -> tuple[Array, ...]:
   """The canonical variates (n, k) of each view."""
-  return linear.transform(params.cca, *_features(params, views))
+  return linear.transform(params.cca, *features(params, *views))
 
 
 def component_correlations(params: KernelCCAParams, *views) -> Array:
   """(k,) correlation of each kernel canonical component on the given data."""
-  return linear.component_correlations(params.cca, *_features(params, views))
+  return linear.component_correlations(params.cca, *features(params, *views))

@@ -34,6 +34,17 @@ def test_kernel_cca_on_all_rows_equals_exact_dual_kernel_cca():
                                reference.kernel_cca_dual(x1, x2, widths, r, 5), rtol=1e-6)
 
 
+def test_ridge_path_shares_the_features_and_equals_separate_fits():
+  x1, x2 = nonlinear_views(200)
+  ridges = [(1e-3, 1e-2), (0.1, 0.05)]
+  path = kernel.fit_kernel_cca_path(x1, x2, 3, (0.5, 0.4), ridges, num_landmarks=80)
+  assert path[0].maps is path[1].maps
+  for (r1, r2), params in zip(ridges, path):
+    alone = kernel.fit_kernel_cca(x1, x2, 3, (0.5, 0.4), r1, r2, num_landmarks=80)
+    np.testing.assert_allclose(params.cca.correlations, alone.cca.correlations, rtol=1e-6)
+  assert not np.allclose(path[0].cca.correlations, path[1].cca.correlations)
+
+
 def test_kernel_cca_finds_the_nonlinear_relation_that_linear_cca_misses():
   x1, x2 = nonlinear_views(1500)
   t1, t2 = nonlinear_views(500, seed=1)

@@ -26,11 +26,13 @@ def _kernel_cca_tuned(settings: ml_collections.ConfigDict, train: dict, tune: di
   medians = [kernel.median_distance(train[key], seed=settings.seed) for key in ('x1', 'x2')]
   best, selection = None, []
   for scale in settings.width_scales:
-    for ridge in settings.ridges:
-      params = kernel.fit_kernel_cca(
-          train['x1'], train['x2'], settings.k, tuple(scale * m for m in medians), ridge, ridge,
-          settings.num_landmarks, settings.seed)
-      total = float(jnp.sum(kernel.component_correlations(params, tune['x1'], tune['x2'])))
+    # One feature map per width, shared by every ridge (and by their tune scores).
+    path = kernel.fit_kernel_cca_path(
+        train['x1'], train['x2'], settings.k, tuple(scale * m for m in medians),
+        [(ridge, ridge) for ridge in settings.ridges], settings.num_landmarks, settings.seed)
+    tune_features = kernel.features(path[0], tune['x1'], tune['x2'])
+    for ridge, params in zip(settings.ridges, path):
+      total = float(jnp.sum(linear.component_correlations(params.cca, *tune_features)))
       selection.append({'width_scale': scale, 'ridge': ridge, 'tune_total_correlation': total})
       print(f'kernel CCA: width {scale} x median, ridge {ridge}: tune total {total:.3f}',
             flush=True)

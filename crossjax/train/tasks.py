@@ -318,13 +318,13 @@ def evaluate_cgan(state, splits, config, workdir) -> dict:
     images = {name: data.join_halves(condition, right) for name, right in (
         ('generated_right', generated), ('real_right', target),
         ('empty_right', np.zeros_like(target)))}
-    reference, baselines = 'real_right', ('empty_right',)
+    reference, compared = 'real_right', ('generated_right', 'empty_right')
   elif evaluation.transfer == 'view':
     # A generator that ignored its condition, however good its images, scores as the real
     # targets of shuffled test pairs: chance.
     shuffled = np.random.default_rng(config.seed).permutation(len(target))
     images = {'generated': generated, 'real': target, 'shuffled_real': target[shuffled]}
-    reference, baselines = 'real', ()
+    reference, compared = 'real', ('generated',)
   else:
     raise ValueError(f"unknown evaluation.transfer {evaluation.transfer!r}; known: 'halves' "
                      "(right half from left half), 'view' (a whole view from another)")
@@ -334,7 +334,7 @@ def evaluate_cgan(state, splits, config, workdir) -> dict:
       for name, (predicted, _) in judged.items()}
   results['frechet_distance'] = {
       name: evaluate.frechet_distance(judged[name][1], judged[reference][1])
-      for name in (next(iter(images)), *baselines)}
+      for name in compared}
   if jax.process_index() == 0:
     shown = slice(0, 12)
     if evaluation.transfer == 'halves':
