@@ -140,7 +140,8 @@ def _fit_cca(x1, x2, r1, r2, *, k, rcond, chunk_rows):
   u, s, vt = jnp.linalg.svd(w1 @ s12 @ w2, full_matrices=False)
   params = LinearCCAParams(means=(m1, m2), weights=(w1 @ u[:, :k], w2 @ vt[:k].T),
                            correlations=s[:k])
-  return params, (objectives.all_finite(x1), objectives.all_finite(x2))
+  # Finite means <=> finite values (see objectives.raise_if_not_finite): no extra pass.
+  return params, (objectives.all_finite(m1), objectives.all_finite(m2))
 
 
 def fit_cca(x1_NxD, x2_NxE, k: int | None = None, r1: float = 0.0, r2: float = 0.0,
@@ -155,7 +156,7 @@ def fit_cca(x1_NxD, x2_NxE, k: int | None = None, r1: float = 0.0, r2: float = 0
   (x1, x2), (r1, r2), k = _prepare([x1_NxD, x2_NxE], [r1, r2], k)
   params, finite = _fit_cca(x1, x2, r1, r2, k=k, rcond=rcond,
                             chunk_rows=_chunk_rows([x1, x2]))
-  objectives.raise_if_not_finite(finite)
+  objectives.raise_if_not_finite(finite, [x1, x2])
   return params
 
 
@@ -167,7 +168,7 @@ def _fit_multiview(jitted_fit, views, k, r, rcond) -> LinearCCAParams:
   views, ridges, k = _prepare(views, objectives.per_view(r, len(views)), k, multiview=True)
   params, finite = jitted_fit(tuple(views), tuple(ridges), k=k, rcond=rcond,
                               chunk_rows=_chunk_rows(views))
-  objectives.raise_if_not_finite(finite)
+  objectives.raise_if_not_finite(finite, views)
   return params
 
 
@@ -201,7 +202,7 @@ def _fit_mcca(views, ridges, *, k, rcond, chunk_rows):
     weights.append(w * jnp.where(variance > 0, jax.lax.rsqrt(jnp.where(variance > 0,
                                                                         variance, 1.0)), 0.0))
   return (LinearCCAParams(tuple(means), tuple(weights), _pairwise_correlations(views, weights)),
-          tuple(objectives.all_finite(v) for v in views))
+          tuple(objectives.all_finite(m) for m in means))
 
 
 def fit_mcca(views: Sequence, k: int | None = None, r: float | Sequence[float] = 0.0,
@@ -225,7 +226,7 @@ def _fit_gcca(views, ridges, *, k, rcond, chunk_rows):
                                                                  eigenvalues[:k], 1.0)), 0.0)
   weights = [inv_sqrt @ block[:, :k] * scale for inv_sqrt, block in zip(inv_sqrts, blocks)]
   return (LinearCCAParams(tuple(means), tuple(weights), _pairwise_correlations(views, weights)),
-          tuple(objectives.all_finite(v) for v in views))
+          tuple(objectives.all_finite(m) for m in means))
 
 
 def fit_gcca(views: Sequence, k: int | None = None, r: float | Sequence[float] = 0.0,

@@ -13,15 +13,28 @@ import jax
 
 def measure(fn: Callable[[], object], repeats: int = 5) -> dict:
   """Times fn: the first call (compile + run) apart from the median of `repeats` warm calls."""
-  start = time.perf_counter()
-  jax.block_until_ready(fn())
-  first = time.perf_counter() - start
-  times = []
-  for _ in range(repeats):
+  return measure_alternating({'fn': fn}, repeats)['fn']
+
+
+def measure_alternating(fns: dict[str, Callable[[], object]], repeats: int = 5) -> dict:
+  """Times functions that do the same task, alternating their calls (A B A B ...) so that a
+  shared machine's slow spells hit each of them alike. For each name: the first call (compile
+  + run), the median of `repeats` warm calls and the warm times in order (`times_s`, round i of
+  every name ran back to back)."""
+  results = {}
+  for name, fn in fns.items():
     start = time.perf_counter()
     jax.block_until_ready(fn())
-    times.append(time.perf_counter() - start)
-  return {'first_call_s': first, 'median_s': statistics.median(times), 'repeats': repeats}
+    results[name] = {'first_call_s': time.perf_counter() - start, 'times_s': [],
+                     'repeats': repeats}
+  for _ in range(repeats):
+    for name, fn in fns.items():
+      start = time.perf_counter()
+      jax.block_until_ready(fn())
+      results[name]['times_s'].append(time.perf_counter() - start)
+  for timing in results.values():
+    timing['median_s'] = statistics.median(timing['times_s'])
+  return results
 
 
 def matmul_gflops(repeats: int = 20) -> tuple[float, str]:

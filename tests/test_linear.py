@@ -231,8 +231,8 @@ def test_bad_input_always_gets_a_clear_error(case):
 
 
 def test_chunked_one_pass_covariances_match_reference():
-  # More rows than two chunks, with a ragged tail and a large offset: exercises the one-pass
-  # combination of chunk means (Chan et al.) against the float64 reference.
+  # More rows than two chunks, with a ragged tail and a large offset: the chunked accumulation
+  # of centred products against the float64 reference, and non-finite values in any chunk.
   n = 2 * linear.CHUNK_ROWS + 37
   rng = np.random.default_rng(11)
   latent = rng.normal(size=(n, 2))
@@ -252,3 +252,14 @@ def test_chunked_one_pass_covariances_match_reference():
   bad[100, 1] = np.nan  # in the first chunk
   with pytest.raises(ValueError, match='view 2 contains NaN or Inf'):
     linear.fit_cca(x1, bad, 3)
+
+
+def test_finite_values_whose_sums_overflow_are_told_apart_from_nan():
+  # The fits check finiteness on the column means; values that are finite but sum past the
+  # float32 range get their own message instead of 'NaN or Inf'.
+  x1, x2 = correlated_views(200, 4, 3)
+  huge = np.asarray(x1, np.float32).copy()
+  huge[:, 0] = 1e37
+  for fit in (lambda a, b: linear.fit_cca(a, b, 2), lambda a, b: linear.fit_mcca([a, b], 2)):
+    with pytest.raises(ValueError, match='view 1: its column sums overflow float32'):
+      fit(huge, x2)

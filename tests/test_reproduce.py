@@ -69,3 +69,13 @@ def test_benchmarks_keep_the_parts_of_other_hardware():
   assert '| a |' not in document
   assert document.index('## On 2 CPU cores\n\n### Linear\n\n| c |') < document.index(
       '## On 1 x NVIDIA H100 80GB HBM3\n\n### Linear\n\n| b |')
+
+
+def test_benchmark_baselines_are_timed_in_alternation():
+  from experiments import bench_utils  # pylint: disable=import-outside-toplevel
+  calls = []
+  timings = bench_utils.measure_alternating(
+      {'crossjax': lambda: calls.append('a'), 'numpy': lambda: calls.append('b')}, repeats=3)
+  assert ''.join(calls) == 'ab' + 'ab' * 3  # the first calls, then rounds of both
+  assert [len(t['times_s']) for t in timings.values()] == [3, 3]
+  assert all(t['median_s'] == sorted(t['times_s'])[1] for t in timings.values())
