@@ -243,3 +243,18 @@ def test_a_process_that_never_joins_is_a_clear_error(tmp_path):
   assert alone.returncode != 0
   assert 'process 0 could not join 2 processes at 127.0.0.1:47813 within 5 s' in alone.stderr
   assert time.time() - started < 120
+
+
+def test_resuming_under_another_config_is_refused(tmp_path):
+  config = small_config()
+  config.num_steps, config.log_every, config.checkpoint_every = 2, 1, 2
+  config.progress_bar = False
+  loop.train(config, str(tmp_path))
+  # Logging, checkpointing and evaluation settings may change: the finished run is restored.
+  config.log_every, config.evaluation.k = 2, 3
+  assert int(loop.train(config, str(tmp_path)).state.step) == 2
+  config.optimizer.learning_rate *= 10
+  config.encoder.widths = (16,)  # the checkpoint no longer fits: the config check comes first
+  with pytest.raises(ValueError, match=r'another config \(encoder.widths: \[32\] -> \[16\]; '
+                     r'optimizer.learning_rate: .*use another --workdir'):
+    loop.train(config, str(tmp_path))

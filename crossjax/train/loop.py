@@ -111,7 +111,6 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> TrainedRun:
   training of `config.model` in `workdir`. Writes config.json, metrics.jsonl, tensorboard/
   and checkpoints/."""
   task = tasks.get(config.model)
-  writer.write_config(config, workdir)
   mesh = parallel.data_mesh()
   replicated = parallel.replicated(mesh)
   splits = data.load_dataset(config.data.name, config.data.path or None, config.data.seed)
@@ -132,12 +131,15 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> TrainedRun:
   state = jax.device_put(state, replicated)
   checkpoints = Checkpointer(os.path.join(workdir, 'checkpoints'), config.max_to_keep,
                              task.validation_metric, task.validation_mode)
+  if checkpoints.latest_step() is not None:
+    writer.check_resumed_config(config, workdir)
   restored = checkpoints.restore_latest(state)
   if restored is not None:
     state = restored
     if jax.process_index() == 0:
       print(f'{"Restored the finished run" if int(state.step) == total_steps else "Resuming"} '
             f'from the checkpoint at step {int(state.step)} in {workdir}', flush=True)
+  writer.write_config(config, workdir)
   start = int(state.step)
   metric_writer = writer.MetricWriter(workdir, resume_step=start if restored is not None else None)
 

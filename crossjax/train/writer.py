@@ -47,6 +47,44 @@ def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
       file.write(config.to_json_best_effort(indent=2, sort_keys=True) + '\n')
 
 
+# Config keys a resumed run may change: where the data lives, logging, checkpoint cadence, the
+# progress bar and the evaluation after training. Any other change trains another experiment.
+RESUMABLE_CHANGES = ('data.path', 'log_every', 'checkpoint_every', 'max_to_keep', 'progress_bar',
+                     'evaluation')
+
+
+def _flat(tree: dict, prefix: str = '') -> dict:
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(_flat(value, f'{prefix}{key}.'))
+    else:
+      flat[f'{prefix}{key}'] = value
+  return flat
+
+
+def check_resumed_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Raises ValueError where checkpoints in workdir are resumed under a config that differs from
+  the one that wrote them (workdir/config.json) in more than RESUMABLE_CHANGES: the run would
+  otherwise go on as another experiment, silently."""
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    return
+  with open(path) as file:
+    before = _flat(json.load(file))
+  now = _flat(json.loads(config.to_json_best_effort()))
+  absent = '(absent)'
+  changed = [f'{key}: {before.get(key, absent)!r} -> {now.get(key, absent)!r}'
+             for key in sorted(before.keys() | now.keys())
+             if before.get(key, absent) != now.get(key, absent)
+             and not any(key == allowed or key.startswith(allowed + '.')
+                         for allowed in RESUMABLE_CHANGES)]
+  if changed:
+    raise ValueError(f'{workdir} holds checkpoints of a run with another config ('
+                     + '; '.join(changed) + '): use another --workdir, or delete '
+                     f'{os.path.join(workdir, "checkpoints")} to start over')
+
+
 def write_json(workdir: str, name: str, content: dict) -> None:
   """Writes workdir/name as indented JSON (process 0 only)."""
   if jax.process_index() == 0:
