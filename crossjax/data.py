@@ -337,6 +337,11 @@ def steps_per_epoch(num_examples: int, batch_size: int) -> int:
   return num_examples // batch_size
 
 
+# What the views 'x1', 'x2', ... of each dataset of `load_dataset` are, for tables and figures.
+VIEW_NAMES = {'mnist_halves': ('left', 'right'), 'digits_halves': ('left', 'right'),
+              'noisy_mnist': ('rotated', 'noisy'), 'mfeat': MFEAT_VIEWS}
+
+
 def load_dataset(name: str, path=None, seed: int = 0) -> dict[str, Split]:
   """Loads a dataset by its config name, with the seed of its split."""
   loaders = {

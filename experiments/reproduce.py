@@ -20,6 +20,8 @@ import pathlib
 import subprocess
 import sys
 
+from crossjax import data
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RUNS = ROOT / 'runs'  # one work directory per experiment name
 PUBLISHED = ROOT / 'results'  # results.json and figures of each run, kept in git
@@ -247,8 +249,9 @@ def table() -> str:
     if not results:
       continue
     code, raw = results['code_accuracy'], results['raw_accuracy']
+    names = dict(zip(raw, data.VIEW_NAMES[results['dataset']]))
     cells = [f'all {code["all"]:.1f}'] + [
-        f'{key}: {code["only_" + key]:.1f} vs raw {raw[key]:.1f}' for key in raw]
+        f'{names[key]}: {code["only_" + key]:.1f} vs raw {raw[key]:.1f}' for key in raw]
     rows.append((name, '-', '; '.join(cells), '', f'`./launch.sh reproduce {name}`',
                  *_where(results)))
   lines += _table(rows) + ['']
