@@ -107,8 +107,7 @@ def fit_kernel_cca_path(x1_NxD, x2_NxE, k: int, widths: tuple[float, float],
   computed once and shared by a ridge CCA per pair, so a regularisation path costs one
   feature map."""
   x1, x2 = (linear.as_float(x) for x in (x1_NxD, x2_NxE))
-  objectives.check_views([x1, x2])
-  objectives.raise_if_not_finite([objectives.all_finite(x1), objectives.all_finite(x2)])
+  objectives.check_views([x1, x2])  # shapes, and NaN or Inf in the (concrete) values
   maps = tuple(nystrom_map(x, num_landmarks, width, seed, rcond)
                for x, width in zip((x1, x2), widths))
   phi = [nystrom_features(m, x) for m, x in zip(maps, (x1, x2))]

@@ -71,16 +71,16 @@ def all_finite(x: Array) -> Array:
   return jnp.all(jnp.isfinite(x))
 
 
-def raise_if_not_finite(flags: Sequence, views: Sequence | None = None) -> None:
+def raise_if_not_finite(flags: Sequence, views: Sequence) -> None:
   """Raises ValueError naming the first view whose `all_finite` flag is False.
 
-  With `views`, the flags may be those of the column means: a NaN or Inf anywhere in a column
-  makes its mean non-finite, so d means stand in for a pass over n x d values. Only a failed
-  check looks at the values, to tell NaN or Inf from finite values whose sums overflow.
+  The flags may be those of the column means: a NaN or Inf anywhere in a column makes its mean
+  non-finite, so d means stand in for a pass over n x d values. Only a failed check looks at
+  the values, to tell NaN or Inf from finite values whose sums overflow.
   """
   for i, flag in enumerate(flags, start=1):
     if not bool(flag):
-      if views is not None and bool(all_finite(views[i - 1])):
+      if bool(all_finite(views[i - 1])):
         raise ValueError(f'view {i}: its column sums overflow {views[i - 1].dtype}; rescale '
                          'the view')
       raise ValueError(f'view {i} contains NaN or Inf values')

@@ -55,11 +55,16 @@ def total_correlation(z1, z2):
   return float(np.sum((z1 * z2).sum(0) / np.sqrt((z1 ** 2).sum(0) * (z2 ** 2).sum(0))))
 
 
-def paired_medians(x1, x2, y1, y2, repeats):
-  """[crossjax s, NumPy f64 s, speed-up]: medians of alternating fits (float32 x, float64 y)."""
-  timings = bench_utils.measure_alternating(
+def paired_timings(x1, x2, y1, y2, repeats) -> dict:
+  """`measure_alternating` of the crossjax fit (float32 x) and the NumPy one (float64 y)."""
+  return bench_utils.measure_alternating(
       {'crossjax': lambda: linear.fit_cca(x1, x2, K),
        'numpy': lambda: numpy_float64_cca(y1, y2, K)}, repeats)
+
+
+def paired_medians(x1, x2, y1, y2, repeats):
+  """[crossjax s, NumPy f64 s, speed-up]: medians of alternating fits."""
+  timings = paired_timings(x1, x2, y1, y2, repeats)
   jax_s, numpy_s = timings['crossjax']['median_s'], timings['numpy']['median_s']
   return [jax_s, numpy_s, numpy_s / jax_s]
 
@@ -78,14 +83,11 @@ def main(argv):
   results = {'machine': writer.provenance(), 'k': K}
 
   # Full training set: crossjax float32 against the NumPy float64 closed form.
-  jax_fit = lambda: linear.fit_cca(train['x1'], train['x2'], K)
-  timings = bench_utils.measure_alternating(
-      {'crossjax': jax_fit, 'numpy': lambda: numpy_float64_cca(train64['x1'], train64['x2'], K)},
-      repeats)
+  timings = paired_timings(train['x1'], train['x2'], train64['x1'], train64['x2'], repeats)
   jax_time, numpy_time = timings['crossjax'], timings['numpy']
   round_speed_ups = [b / a for a, b in zip(jax_time['times_s'], numpy_time['times_s'])]
   results['numpy_speed_up_per_round'] = round_speed_ups
-  params = jax_fit()
+  params = linear.fit_cca(train['x1'], train['x2'], K)
   jax_total = float(linear.score(params, test['x1'], test['x2']))
   (m1, m2), (w1, w2) = numpy_float64_cca(train64['x1'], train64['x2'], K)
   numpy_total = total_correlation((test['x1'] - m1) @ w1, (test['x2'] - m2) @ w2)

@@ -120,3 +120,10 @@ def test_parzen_log_likelihood_matches_direct_float64_sum():
   np.testing.assert_allclose(result['test_mean'], expected.mean(), rtol=1e-4)
   np.testing.assert_allclose(result['test_standard_error'],
                              expected.std() / np.sqrt(len(test)), rtol=1e-3)
+
+
+def test_an_unknown_transfer_evaluation_is_refused_before_training():
+  config = cgan_halves.get_config('smoke')
+  config.evaluation.transfer = 'halfs'
+  with pytest.raises(ValueError, match="unknown evaluation.transfer 'halfs'"):
+    tasks.build_cgan(config, digits_batch(), jax.random.PRNGKey(0))

@@ -236,8 +236,16 @@ def trained_classifier(config, workdir: str):
   return state, evaluate_classifier(state, run.splits, classifier_config, directory)
 
 
+# How a modality-conditioned cGAN is judged (config.evaluation.transfer; see evaluate_cgan).
+TRANSFER_EVALUATIONS = {'halves': 'right half from left half', 'view': 'a whole view from another'}
+
+
 def build_cgan(config, example_batch, key):
   settings = config.gan
+  transfer = config.evaluation.get('transfer')
+  if settings.condition != 'labels' and transfer not in TRANSFER_EVALUATIONS:
+    # Refused before training, not after it.
+    raise ValueError(f'unknown evaluation.transfer {transfer!r}; known: {TRANSFER_EVALUATIONS}')
   num_classes = config.num_classes if settings.condition == 'labels' else 0
 
   def condition_encoder(section):
@@ -319,15 +327,12 @@ def evaluate_cgan(state, splits, config, workdir) -> dict:
         ('generated_right', generated), ('real_right', target),
         ('empty_right', np.zeros_like(target)))}
     reference, compared = 'real_right', ('generated_right', 'empty_right')
-  elif evaluation.transfer == 'view':
+  else:  # 'view' (build_cgan refuses other values)
     # A generator that ignored its condition, however good its images, scores as the real
     # targets of shuffled test pairs: chance.
     shuffled = np.random.default_rng(config.seed).permutation(len(target))
     images = {'generated': generated, 'real': target, 'shuffled_real': target[shuffled]}
     reference, compared = 'real', ('generated',)
-  else:
-    raise ValueError(f"unknown evaluation.transfer {evaluation.transfer!r}; known: 'halves' "
-                     "(right half from left half), 'view' (a whole view from another)")
   judged = {name: judge(image, size) for name, image in images.items()}
   results['transfer_accuracy'] = {
       name: 100.0 * float(np.mean(predicted == labels))
