@@ -7,7 +7,7 @@
 #   ./launch.sh reproduce NAME [NAME ...] a paper experiment: train (or resume) and evaluate
 #   ./launch.sh reproduce --list|--table  the names / rebuild RESULTS.md from runs/
 #   ./launch.sh bench                    every benchmark, then BENCHMARKS.md
-#   ./launch.sh bench linear|dcca|steps  one benchmark
+#   ./launch.sh bench linear|dcca|steps|data  one benchmark (data: 26 GiB of views, not in bench)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -39,7 +39,7 @@ command=${1:-}
 case "$command" in
   demo)
     setup
-    exec "$VENV/bin/python" experiments/train.py --config=experiments/configs/demo.py \
+    exec "$VENV/bin/python" -m crossjax.main --config=crossjax/configs/demo.py \
       --workdir="${WORKDIR:-runs/demo}" "$@"
     ;;
   test)
@@ -59,7 +59,7 @@ case "$command" in
     [ $# -ge 1 ] || { echo "usage: ./launch.sh train [--processes N] CONFIG [--config.key=value ...]" >&2; exit 2; }
     config=$1; shift
     name=$(basename "${config%%:*}" .py)
-    args=(experiments/train.py --config="$config" --workdir="${WORKDIR:-runs/$name}")
+    args=(-m crossjax.main --config="$config" --workdir="${WORKDIR:-runs/$name}")
     if [ "$processes" -eq 1 ]; then
       exec "$VENV/bin/python" "${args[@]}" "$@"
     fi

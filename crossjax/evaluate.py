@@ -48,25 +48,6 @@ def post_hoc_correlations(train_codes: Sequence[np.ndarray], k: int,
           for name, codes in eval_codes.items()}
 
 
-def feature_scores(view1: dict[str, np.ndarray], labels: dict[str, np.ndarray],
-                   retrieval_pair: tuple[np.ndarray, np.ndarray] | None = None, *,
-                   svm: bool = True, clustering: bool = True, seed: int = 0) -> dict:
-  """The downstream protocol of Wang et al. 2015 on view-1 features of the train, tune and
-  test splits: a linear SVM's test error (C chosen on tune), spectral clustering of the test
-  features (accuracy and NMI, %); with `retrieval_pair` (aligned view-1 and view-2 test
-  features, e.g. canonical variates), cross-modal retrieval recall@1/5/10."""
-  results = {}
-  if svm:
-    results['svm_view1'] = linear_svm_error(
-        *[(view1[name], labels[name]) for name in ('train', 'tune', 'test')])
-  if clustering:
-    results['clustering_view1'] = spectral_clustering_scores(view1['test'], labels['test'],
-                                                             seed=seed)
-  if retrieval_pair is not None:
-    results['retrieval_view1_to_view2'] = retrieval_recall(*retrieval_pair)
-  return results
-
-
 def linear_svm_error(train: tuple[np.ndarray, np.ndarray], tune: tuple[np.ndarray, np.ndarray],
                      test: tuple[np.ndarray, np.ndarray],
                      regularisations: Sequence[float] = (0.01, 0.1, 1.0, 10.0)) -> dict:

@@ -4,7 +4,7 @@
 Each fit is jitted with the number of components static, so it compiles once per shape and
 dtype (regularisers are traced: a grid search over them does not recompile), and it accepts
 arrays sharded over the sample axis (XLA reduces the covariances across devices).
-`CCA` wraps `fit_cca` for scikit-learn (`Pipeline`, `GridSearchCV`).
+`crossjax.estimators` wraps them for scikit-learn (`Pipeline`, `GridSearchCV`).
 
 Rank-deficient views. Each view is whitened with the pseudo-inverse square root of its
 covariance: directions with variance at or below rcond (default 1e-5) times the largest are
@@ -23,7 +23,6 @@ from typing import NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
 
 from crossjax import objectives
 
@@ -286,39 +285,3 @@ def score(params: LinearCCAParams, *views) -> Array:
   Andrew et al. (2013) report this on held-out data (28.0 for k = 50 on MNIST halves).
   """
   return jnp.sum(component_correlations(params, *views))
-
-
-# ------------------------------------------------------------------- scikit-learn wrapper
-
-
-class CCA(TransformerMixin, BaseEstimator):
-  """scikit-learn estimator for (ridge) CCA: `fit(X, Y)`, `transform(X[, Y])`, `score(X, Y)`.
-
-  `score` is the total test correlation, so `GridSearchCV(CCA(), {'r1': [...]})` picks the
-  regulariser that correlates best on held-out folds. In a `Pipeline`, Y rides along as `y`.
-  """
-
-  def __init__(self, n_components: int = 2, r1: float = 0.0, r2: float = 0.0,
-               rcond: float = objectives.DEFAULT_RCOND):
-    self.n_components = n_components
-    self.r1 = r1
-    self.r2 = r2
-    self.rcond = rcond
-
-  def fit(self, X, y):  # pylint: disable=invalid-name
-    if y is None:
-      raise ValueError('CCA needs the second view as y')
-    self.params_ = fit_cca(X, y, self.n_components, self.r1, self.r2, self.rcond)
-    self.n_features_in_ = np.shape(X)[1]
-    return self
-
-  def transform(self, X, y=None):  # pylint: disable=invalid-name
-    if y is None:
-      z1, = transform(LinearCCAParams(self.params_.means[:1], self.params_.weights[:1],
-                                      self.params_.correlations), X)
-      return np.asarray(z1)
-    z1, z2 = transform(self.params_, X, y)
-    return np.asarray(z1), np.asarray(z2)
-
-  def score(self, X, y):  # pylint: disable=invalid-name
-    return float(score(self.params_, X, y))

@@ -22,10 +22,11 @@ from absl import app, flags
 from threadpoolctl import ThreadpoolController
 
 from crossjax import data, runtime
-from crossjax.train import tasks, writer
+from crossjax import families
+from crossjax.train import writer
 from crossjax.train.state import create_state
 from experiments import bench_utils
-from experiments.configs import dcca_mnist
+from crossjax.configs import dcca_mnist
 
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/bench', 'Where to write dcca.json/.md.')
 _DTYPE = flags.DEFINE_enum('dtype', 'float32', ['float32', 'bfloat16'],
@@ -45,13 +46,13 @@ def step_flops(batch_size: int) -> float:
 
 def time_step(config, train, batch_size: int, steps: int) -> dict:
   """Compile time and median time of the jitted, donated train step on device-resident data."""
-  task = tasks.get('dcca')
+  family = families.get('dcca')
   batches = [{key: jnp.asarray(value[i * batch_size:(i + 1) * batch_size])
               for key, value in train.items()} for i in range(4)]
-  model, players = task.build(config, batches[0], jax.random.PRNGKey(0))
-  state = create_state(model, players, task.optimizers(config, 1000), jax.random.PRNGKey(1))
+  model, players = family.build(config, batches[0], jax.random.PRNGKey(0))
+  state = create_state(model, players, family.optimizers(config, 1000), jax.random.PRNGKey(1))
   start = time.perf_counter()
-  compiled = jax.jit(task.train_step, donate_argnums=0).lower(state, batches[0]).compile()
+  compiled = jax.jit(family.train_step, donate_argnums=0).lower(state, batches[0]).compile()
   compile_s = time.perf_counter() - start
   median, state, metrics = bench_utils.median_step_seconds(compiled, state, batches, steps)
   return {'batch_size': batch_size, 'compile_s': compile_s, 'median_step_s': median,

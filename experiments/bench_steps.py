@@ -36,19 +36,19 @@ CONFIGS = {  # model -> the config module whose sizes it runs at
 
 
 def load(model: str, batch_size: int | None = None):
-  """(config, task, example batches) for `model` at its config's batch size."""
+  """(config, family, example batches) for `model` at its config's batch size."""
   import importlib  # pylint: disable=import-outside-toplevel
   from crossjax import data  # pylint: disable=import-outside-toplevel
-  from crossjax.train import tasks  # pylint: disable=import-outside-toplevel
-  config = importlib.import_module(f'experiments.configs.{CONFIGS[model]}').get_config()
+  from crossjax import families  # pylint: disable=import-outside-toplevel
+  config = importlib.import_module(f'crossjax.configs.{CONFIGS[model]}').get_config()
   if batch_size:
     config.batch_size = batch_size
-  task = tasks.get(config.model)
+  family = families.get(config.model)
   split = data.load_dataset(config.data.name, None, config.data.seed)['train']
-  keys = task.batch_keys(split)
+  keys = family.batch_keys(split)
   size = config.batch_size
   batches = [{key: split[key][i * size:(i + 1) * size] for key in keys} for i in range(4)]
-  return config, task, batches
+  return config, family, batches
 
 
 def time_step(model: str, batch_size: int | None, steps: int, mesh=None) -> dict:
@@ -57,18 +57,18 @@ def time_step(model: str, batch_size: int | None, steps: int, mesh=None) -> dict
   from crossjax.train import parallel  # pylint: disable=import-outside-toplevel
   from crossjax.train.state import create_state  # pylint: disable=import-outside-toplevel
   from experiments import bench_utils  # pylint: disable=import-outside-toplevel
-  config, task, batches = load(model, batch_size)
-  model_module, players = task.build(config, batches[0], jax.random.PRNGKey(0))
-  state = create_state(model_module, players, task.optimizers(config, 1000),
+  config, family, batches = load(model, batch_size)
+  model_module, players = family.build(config, batches[0], jax.random.PRNGKey(0))
+  state = create_state(model_module, players, family.optimizers(config, 1000),
                        jax.random.PRNGKey(1))
   if mesh is None:
     batches = [jax.device_put(batch) for batch in batches]
-    step = jax.jit(task.train_step, donate_argnums=0)
+    step = jax.jit(family.train_step, donate_argnums=0)
   else:
     replicated = parallel.replicated(mesh)
     state = jax.device_put(state, replicated)
     batches = [parallel.global_batch(batch, mesh, config.batch_size) for batch in batches]
-    step = jax.jit(task.train_step, donate_argnums=0, out_shardings=replicated)
+    step = jax.jit(family.train_step, donate_argnums=0, out_shardings=replicated)
   start = time.perf_counter()
   compiled = step.lower(state, batches[0]).compile()
   compile_s = time.perf_counter() - start

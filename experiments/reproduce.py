@@ -33,11 +33,11 @@ class Experiment:
   overrides: tuple[str, ...] = ()
 
   def command(self, name: str) -> list[str]:
-    return [sys.executable, 'experiments/train.py', f'--config=experiments/configs/{self.config}',
+    return [sys.executable, '-m', 'crossjax.main', f'--config=crossjax/configs/{self.config}',
             f'--workdir=runs/{name}', *self.overrides]
 
   def shown(self) -> str:
-    return ' '.join([f'./launch.sh train experiments/configs/{self.config}', *self.overrides])
+    return ' '.join([f'./launch.sh train crossjax/configs/{self.config}', *self.overrides])
 
 
 def _batch(objective: str, size: int) -> tuple[str, ...]:

@@ -29,7 +29,7 @@ def mnist_judge_dir(data_dir, tmp_path_factory) -> pathlib.Path:
   """The work directory of the smoke MNIST classifier (about 96 % test accuracy), trained once
   per session: the judge of generated digits in the cGAN tests."""
   from crossjax.train import loop  # pylint: disable=import-outside-toplevel
-  from experiments.configs import mnist_classifier  # pylint: disable=import-outside-toplevel
+  from crossjax.configs import mnist_classifier  # pylint: disable=import-outside-toplevel
   config = mnist_classifier.get_config('smoke')
   config.data.path = str(data_dir)
   config.progress_bar = False

@@ -6,11 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from crossjax import data
+from crossjax import data, families
 from crossjax.models import autoencoder
-from crossjax.train import parallel, tasks
+from crossjax.train import parallel
 from crossjax.train.state import create_state
-from experiments.configs import mae_mfeat
+from crossjax.configs import mae_mfeat
 
 
 @pytest.fixture(scope='module')
@@ -23,15 +23,15 @@ def build(batch):
   config = mae_mfeat.get_config()
   config.encoder.widths = (32,)
   config.decoder.widths = (32,)
-  task = tasks.get('mae')
-  model, players = task.build(config, batch, jax.random.PRNGKey(0))
-  return task, create_state(model, players, task.optimizers(config, 100), jax.random.PRNGKey(1))
+  family = families.get('mae')
+  model, players = family.build(config, batch, jax.random.PRNGKey(0))
+  return family, create_state(model, players, family.optimizers(config, 100), jax.random.PRNGKey(1))
 
 
 def test_loss_falls_on_mfeat(mfeat_batch):
-  task, state = build(mfeat_batch)
-  step = jax.jit(task.train_step)
-  evaluate = jax.jit(task.eval_step)
+  family, state = build(mfeat_batch)
+  step = jax.jit(family.train_step)
+  evaluate = jax.jit(family.eval_step)
   before = float(evaluate(state, mfeat_batch)['loss'])
   for _ in range(25):
     state, metrics = step(state, mfeat_batch)
@@ -59,20 +59,57 @@ def test_one_modality_gives_all_reconstructions_and_ignores_the_rest(mfeat_batch
 
 
 def test_augmentation_mask():
-  mask = np.asarray(autoencoder.augmentation_mask(jax.random.PRNGKey(0), 4000, 3, 0.5))
+  mask = np.asarray(autoencoder.augmentation_mask(jax.random.PRNGKey(0), jnp.ones((4000, 3)),
+                                                  0.5))
   single = mask.sum(1) == 1
   assert set(mask.sum(1)) == {1.0, 3.0}
   assert 0.45 < single.mean() < 0.55
   np.testing.assert_allclose(mask[single].mean(0), 1 / 3, atol=0.04)
 
 
+def test_augmentation_mask_stays_within_the_modalities_an_example_has():
+  present = np.ones((4000, 3), np.float32)
+  present[:2000, 1] = 0.0  # the first half lacks modality 2
+  mask = np.asarray(autoencoder.augmentation_mask(jax.random.PRNGKey(0), jnp.asarray(present),
+                                                  0.5))
+  assert not np.any(mask[:2000, 1])
+  assert np.all(mask <= present) and np.all(mask.sum(1) >= 1)
+  single = mask[:2000].sum(1) == 1
+  np.testing.assert_allclose(mask[:2000][single].mean(0), [0.5, 0.0, 0.5], atol=0.05)
+
+
+def test_missing_rows_are_masked_in_the_code_and_the_loss(mfeat_batch):
+  """A NaN row (a view missing for that sample) acts as an absent modality: the code equals
+  the code with that modality masked off, and its reconstruction is not scored."""
+  family, state = build(mfeat_batch)
+  model, params = state.model, {'params': state.params['model']}
+  views = [np.array(mfeat_batch[f'x{i}']) for i in range(1, 7)]
+  with_missing = [v.copy() for v in views]
+  with_missing[2][:40] = np.nan  # samples 0..39 lack 'kar'
+  mask = np.ones((120, 6), np.float32)
+  mask[:40, 2] = 0.0
+  np.testing.assert_allclose(model.apply(params, with_missing, np.ones((1, 6), np.float32),
+                                         method='encode'),
+                             model.apply(params, views, mask, method='encode'), atol=1e-6)
+  batch = {f'x{i}': v for i, v in enumerate(with_missing, start=1)}
+  metrics = jax.jit(family.eval_step)(state, batch)
+  assert all(np.isfinite(float(value)) for value in metrics.values())
+  # The 'kar' term is the mean over the 80 samples that have it.
+  partial = {f'x{i}': v[40:] for i, v in enumerate(views, start=1)}
+  np.testing.assert_allclose(metrics['reconstruction_3'],
+                             jax.jit(family.eval_step)(state, partial)['reconstruction_3'],
+                             rtol=1e-5)
+  _, step_metrics = jax.jit(family.train_step)(state, batch)
+  assert np.isfinite(float(step_metrics['loss'])) and np.isfinite(float(step_metrics['grad_norm']))
+
+
 def test_sharded_step_equals_one_device_step(mfeat_batch):
   batch = {key: value[:120] for key, value in mfeat_batch.items()}
-  task, state = build(batch)
-  expected_state, expected = jax.jit(task.train_step)(state, batch)
+  family, state = build(batch)
+  expected_state, expected = jax.jit(family.train_step)(state, batch)
   mesh = parallel.data_mesh()
   replicated = parallel.replicated(mesh)
-  sharded_state, metrics = jax.jit(task.train_step, out_shardings=replicated)(
+  sharded_state, metrics = jax.jit(family.train_step, out_shardings=replicated)(
       jax.device_put(state, replicated), parallel.global_batch(batch, mesh, 120))
   for name in expected:
     np.testing.assert_allclose(metrics[name], expected[name], rtol=1e-5, atol=1e-5)

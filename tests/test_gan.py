@@ -7,11 +7,11 @@ import optax
 import pytest
 from scipy.special import logsumexp
 
-from crossjax import data, evaluate
+from crossjax import data, evaluate, families
 from crossjax.models import gan
-from crossjax.train import parallel, tasks
+from crossjax.train import parallel
 from crossjax.train.state import create_state
-from experiments.configs import cgan_halves, cgan_mnist
+from crossjax.configs import cgan_halves, cgan_mnist
 
 
 def digits_batch(size=64):
@@ -27,10 +27,10 @@ def build(condition='labels', loss='non_saturating'):
   config.generator.widths = (32,)
   config.discriminator.widths = (32,)
   config.gan.noise_dim = 8
-  task = tasks.get('cgan')
+  family = families.get('cgan')
   batch = digits_batch()
-  model, players = task.build(config, batch, jax.random.PRNGKey(0))
-  return task, create_state(model, players, task.optimizers(config, 100),
+  model, players = family.build(config, batch, jax.random.PRNGKey(0))
+  return family, create_state(model, players, family.optimizers(config, 100),
                             jax.random.PRNGKey(1)), batch
 
 
@@ -48,9 +48,9 @@ def adam_counts(state):
 @pytest.mark.parametrize('condition, loss', [('labels', 'non_saturating'), ('x2', 'hinge')])
 def test_step_changes_both_players_and_advances_both_optimizers(condition, loss):
   chex.clear_trace_counter()
-  task, state, batch = build(condition, loss)
+  family, state, batch = build(condition, loss)
   before = jax.device_get(state.params)
-  step = jax.jit(chex.assert_max_traces(task.train_step, n=1))
+  step = jax.jit(chex.assert_max_traces(family.train_step, n=1))
   for done in (1, 2, 3):
     state, metrics = step(state, batch)
     assert adam_counts(state) == {gan.GENERATOR: done, gan.DISCRIMINATOR: done}
@@ -79,13 +79,13 @@ def test_generator_uses_the_condition():
 
 
 def test_sharded_step_equals_one_device_step():
-  task, state, batch = build('labels')
-  expected_state, expected = jax.jit(task.train_step)(state, batch)
+  family, state, batch = build('labels')
+  expected_state, expected = jax.jit(family.train_step)(state, batch)
   mesh = parallel.data_mesh()
   replicated = parallel.replicated(mesh)
   sharded_batch = parallel.global_batch(batch, mesh, len(batch['x1']))
   assert len(sharded_batch['labels'].sharding.device_set) == 4
-  sharded_state, metrics = jax.jit(task.train_step, out_shardings=replicated)(
+  sharded_state, metrics = jax.jit(family.train_step, out_shardings=replicated)(
       jax.device_put(state, replicated), sharded_batch)
   for name in expected:
     np.testing.assert_allclose(metrics[name], expected[name], rtol=1e-5, atol=1e-5)
@@ -126,4 +126,4 @@ def test_an_unknown_transfer_evaluation_is_refused_before_training():
   config = cgan_halves.get_config('smoke')
   config.evaluation.transfer = 'halfs'
   with pytest.raises(ValueError, match="unknown evaluation.transfer 'halfs'"):
-    tasks.build_cgan(config, digits_batch(), jax.random.PRNGKey(0))
+    families.get('cgan').build(config, digits_batch(), jax.random.PRNGKey(0))

@@ -12,7 +12,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from crossjax import data, linear, objectives
+from crossjax import data, estimators, linear, objectives
 from tests import reference
 from tests.test_objectives import correlated_views
 
@@ -155,13 +155,17 @@ def test_agrees_with_sklearn_on_digits_halves():
 
 def test_estimator_in_pipeline_and_grid_search():
   digits = data.digits_halves()
-  train, test = digits['train'], digits['test']
-  pipeline = make_pipeline(StandardScaler(), linear.CCA(n_components=4, r1=0.1, r2=0.1))
-  pipeline.fit(train['x1'], train['x2'])
-  assert pipeline.transform(test['x1']).shape == (len(test['x1']), 4)
-  assert 0 < pipeline.score(test['x1'], test['x2']) <= 4
-  search = GridSearchCV(linear.CCA(n_components=4), {'r1': [0.0, 0.1, 10.0], 'r2': [0.1]}, cv=3)
-  search.fit(train['x1'], train['x2'])
+  train, test = (np.hstack([split['x1'], split['x2']])
+                 for split in (digits['train'], digits['test']))
+  sizes = (digits['train']['x1'].shape[1], digits['train']['x2'].shape[1])
+  pipeline = make_pipeline(StandardScaler(),
+                           estimators.CCA(n_components=4, r1=0.1, r2=0.1, view_sizes=sizes))
+  pipeline.fit(train)
+  assert pipeline.transform(test).shape == (len(test), 2 * 4)
+  assert 0 < pipeline.score(test) <= 4
+  search = GridSearchCV(estimators.CCA(n_components=4, view_sizes=sizes),
+                        {'r1': [0.0, 0.1, 10.0], 'r2': [0.1]}, cv=3)
+  search.fit(train)
   scores = search.cv_results_['mean_test_score']
   assert search.best_params_['r1'] == [0.0, 0.1, 10.0][int(np.argmax(scores))]
   assert scores[2] < max(scores[:2])  # heavy ridge costs held-out correlation

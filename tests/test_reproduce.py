@@ -44,7 +44,7 @@ def test_table_sets_runs_beside_papers(tmp_path, runs):
 
 def test_every_name_runs_an_existing_config():
   for name, experiment in reproduce.EXPERIMENTS.items():
-    assert (reproduce.ROOT / 'experiments' / 'configs' / experiment.config).exists(), name
+    assert (reproduce.ROOT / 'crossjax' / 'configs' / experiment.config).exists(), name
   assert reproduce.main(['no_such_experiment']) == 2
 
 

@@ -15,10 +15,10 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from crossjax import data
-from crossjax.train import checkpoint, loop, parallel, tasks
+from crossjax import data, families
+from crossjax.train import checkpoint, loop, parallel
 from crossjax.train.state import create_state
-from experiments.configs import common, demo, dccae_noisy_mnist
+from crossjax.configs import common, demo, dccae_noisy_mnist
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -33,6 +33,7 @@ def small_config(model='dcca', objective='dcca'):
   config.model = model
   config.encoder = common.mlp((32,))
   config.output_dim = 6
+  config.evaluation.k = 6
   config.objective.name = objective
   if model == 'dccae':
     config.decoder = common.mlp((32,))
@@ -42,9 +43,9 @@ def small_config(model='dcca', objective='dcca'):
 
 
 def initial_state(config, batch, total_steps=100):
-  task = tasks.get(config.model)
-  model, players = task.build(config, batch, jax.random.PRNGKey(0))
-  return task, create_state(model, players, task.optimizers(config, total_steps),
+  family = families.get(config.model)
+  model, players = family.build(config, batch, jax.random.PRNGKey(0))
+  return family, create_state(model, players, family.optimizers(config, total_steps),
                             jax.random.PRNGKey(1))
 
 
@@ -53,8 +54,8 @@ def initial_state(config, batch, total_steps=100):
 def test_step_lowers_loss_and_compiles_once(model, objective):
   chex.clear_trace_counter()
   batch = digits_batch()
-  task, state = initial_state(small_config(model, objective), batch)
-  step = jax.jit(chex.assert_max_traces(task.train_step, n=1))
+  family, state = initial_state(small_config(model, objective), batch)
+  step = jax.jit(chex.assert_max_traces(family.train_step, n=1))
   losses = []
   for _ in range(6):
     state, metrics = step(state, batch)
@@ -69,14 +70,14 @@ def test_sharded_step_equals_one_device_step():
   chex.clear_trace_counter()
   assert jax.device_count() == 4
   batch = digits_batch(128)
-  task, state = initial_state(small_config('dccae'), batch)
-  one_device = jax.jit(task.train_step)
+  family, state = initial_state(small_config('dccae'), batch)
+  one_device = jax.jit(family.train_step)
   expected_state, expected_metrics = one_device(state, batch)
   expected_state, expected_metrics = one_device(expected_state, batch)
 
   mesh = parallel.data_mesh()
   replicated = parallel.replicated(mesh)
-  sharded_step = jax.jit(chex.assert_max_traces(task.train_step, n=1), donate_argnums=0,
+  sharded_step = jax.jit(chex.assert_max_traces(family.train_step, n=1), donate_argnums=0,
                          out_shardings=replicated)
   sharded_state = jax.device_put(state, replicated)
   sharded_batch = parallel.global_batch(batch, mesh, 128)
@@ -91,8 +92,8 @@ def test_sharded_step_equals_one_device_step():
 
 def test_truncated_latest_checkpoint_is_skipped(tmp_path, caplog):
   batch = digits_batch()
-  task, state = initial_state(small_config(), batch)
-  step = jax.jit(task.train_step)
+  family, state = initial_state(small_config(), batch)
+  step = jax.jit(family.train_step)
   manager = checkpoint.Checkpointer(str(tmp_path), max_to_keep=3)
   saved = {}
   for _ in range(2):
@@ -134,7 +135,7 @@ def test_nan_in_a_batch_stops_the_run_with_a_clear_message(tmp_path, monkeypatch
 
 
 def run_args(workdir, steps=40, extra=(), config='demo.py', widths=('encoder',)):
-  return [sys.executable, 'experiments/train.py', f'--config=experiments/configs/{config}',
+  return [sys.executable, '-m', 'crossjax.main', f'--config=crossjax/configs/{config}',
           f'--workdir={workdir}', f'--config.num_steps={steps}', '--config.log_every=1',
           '--config.checkpoint_every=10', *(f'--config.{name}.widths=(64,)' for name in widths),
           '--config.progress_bar=False', *extra]
@@ -166,6 +167,7 @@ def wait_for_step(workdir, step, process, timeout=120):
   raise TimeoutError(f'step {step} not reached')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('model', ['dcca', 'cgan'])
 def test_sigkill_and_resume_equals_unbroken_run(model, tmp_path, request):
   options = {}
@@ -198,6 +200,7 @@ def test_sigkill_and_resume_equals_unbroken_run(model, tmp_path, request):
   assert train_steps == list(range(1, 41))
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
   process = subprocess.Popen(run_args(tmp_path, steps=400), cwd=ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
@@ -211,16 +214,17 @@ def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
   assert steps[-1] >= reached  # saved where it stopped, not only at the last multiple of 10
 
 
+@pytest.mark.slow
 def test_two_processes_match_one(tmp_path):
   overrides = ['--config.num_steps=12', '--config.log_every=4', '--config.checkpoint_every=6',
                '--config.encoder.widths=(64,)', '--config.progress_bar=False']
   environment = {**os.environ, 'WORKDIR': str(tmp_path / 'two')}
   two = subprocess.run(['./launch.sh', 'train', '--processes', '2',
-                        'experiments/configs/demo.py', *overrides, '--join_timeout=60'],
+                        'crossjax/configs/demo.py', *overrides, '--join_timeout=60'],
                        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=400)
   assert two.returncode == 0, two.stderr[-3000:]
-  one = subprocess.run([sys.executable, 'experiments/train.py',
-                        '--config=experiments/configs/demo.py', f'--workdir={tmp_path / "one"}',
+  one = subprocess.run([sys.executable, '-m', 'crossjax.main',
+                        '--config=crossjax/configs/demo.py', f'--workdir={tmp_path / "one"}',
                         *overrides], cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert one.returncode == 0, one.stderr[-3000:]
   results = [json.loads((tmp_path / name / 'results.json').read_text()) for name in ('one', 'two')]
@@ -234,6 +238,7 @@ def test_two_processes_match_one(tmp_path):
     np.testing.assert_allclose(a['loss'], b['loss'], rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_a_process_that_never_joins_is_a_clear_error(tmp_path):
   started = time.time()
   alone = subprocess.run(
@@ -245,6 +250,7 @@ def test_a_process_that_never_joins_is_a_clear_error(tmp_path):
   assert time.time() - started < 120
 
 
+@pytest.mark.slow
 def test_resuming_under_another_config_is_refused(tmp_path):
   config = small_config()
   config.num_steps, config.log_every, config.checkpoint_every = 2, 1, 2

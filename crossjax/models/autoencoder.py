@@ -23,15 +23,25 @@ RECONSTRUCTION_LOSSES = {'squared_error': networks.squared_error,
                          'bernoulli': networks.bernoulli_cross_entropy}
 
 
-def augmentation_mask(key: jax.Array, batch_size: int, modalities: int,
-                      single_fraction: float) -> jax.Array:
-  """(B, m) float mask: each example shows every modality, or with probability
-  `single_fraction` one modality chosen uniformly."""
+def presence(views: Sequence[jax.Array]) -> jax.Array:
+  """(B, m) float: 1 where an example has modality i, 0 where its row is entirely NaN (the
+  files dataset's mark of a missing view)."""
+  return jnp.stack([~jnp.all(jnp.isnan(view), axis=-1) for view in views],
+                   axis=1).astype(jnp.float32)
+
+
+def augmentation_mask(key: jax.Array, present: jax.Array, single_fraction: float) -> jax.Array:
+  """(B, m) float mask within `present` (B, m): each example shows every modality it has, or
+  with probability `single_fraction` one of them chosen uniformly."""
+  batch_size, modalities = present.shape
   single_key, choice_key = jax.random.split(key)
   single = jax.random.bernoulli(single_key, single_fraction, (batch_size, 1))
-  chosen = jax.nn.one_hot(jax.random.randint(choice_key, (batch_size,), 0, modalities),
-                          modalities)
-  return jnp.where(single, chosen, jnp.ones((batch_size, modalities)))
+  uniform = jax.random.randint(choice_key, (batch_size,), 0, modalities)
+  # Examples with every modality draw as before missing views existed (same numbers); the
+  # others draw among the modalities they have.
+  among_present = jax.random.categorical(choice_key, jnp.log(present), axis=-1)
+  chosen = jnp.where(jnp.all(present > 0, axis=1), uniform, among_present)
+  return jnp.where(single, jax.nn.one_hot(chosen, modalities), present)
 
 
 class MultimodalAutoencoder(nn.Module):
@@ -57,7 +67,10 @@ class MultimodalAutoencoder(nn.Module):
 
   def encode(self, views: Sequence[jax.Array], mask: jax.Array,
              train: bool = False) -> jax.Array:
-    """The shared code (B, code_dim) from the modalities that `mask` marks present."""
+    """The shared code (B, code_dim) from the modalities that `mask` ((B, m) or (1, m)) marks
+    and that each example has (NaN rows are missing)."""
+    mask = jnp.broadcast_to(mask, (views[0].shape[0], len(views))) * presence(views)
+    views = [jnp.where(jnp.isnan(view), 0.0, view) for view in views]
     hidden = [nn.relu(encoder(view * mask[:, i, None], train)) * mask[:, i, None]
               for i, (encoder, view) in enumerate(zip(self.encoders, views))]
     return self.fusion(jnp.concatenate(hidden + [mask], axis=-1))
@@ -72,14 +85,22 @@ class MultimodalAutoencoder(nn.Module):
 
   def loss(self, batch: dict, train: bool = True) -> tuple[jax.Array, dict]:
     views = views_of(batch, len(self.encoders))
-    size = views[0].shape[0]
+    present = presence(views)
     if train:
-      mask = augmentation_mask(self.make_rng('augment'), size, len(views),
-                               self.single_modality_fraction)
+      mask = augmentation_mask(self.make_rng('augment'), present, self.single_modality_fraction)
     else:
-      mask = jnp.ones((size, len(views)))
+      mask = present
     outputs = self(views, mask, train)
-    terms = [RECONSTRUCTION_LOSSES[name](view, output)
-             for name, view, output in zip(self.losses, views, outputs)]
+    targets = [jnp.where(jnp.isnan(view), 0.0, view) for view in views]
+    complete = jnp.all(present > 0)
+
+    def reconstruction(i, name):
+      # A missing modality is not scored; a batch with none missing takes the plain batch mean
+      # (bitwise the numbers of runs made before missing views were supported).
+      error = RECONSTRUCTION_LOSSES[name]
+      return jnp.where(complete, error(targets[i], outputs[i]),
+                       error(targets[i], outputs[i], present[:, i]))
+
+    terms = [reconstruction(i, name) for i, name in enumerate(self.losses)]
     metrics = {f'reconstruction_{i}': term for i, term in enumerate(terms, start=1)}
     return sum(w * term for w, term in zip(self.loss_weights, terms)), metrics

@@ -2,8 +2,8 @@
 
 A generator G(z, c) and a discriminator D(x, c), where the condition c is a class label
 (one-hot) or another modality; each player passes c through its own condition encoder and
-joins it to its input. The target x is a batch entry with values in [0, 1] (pixels): G's output
-is a sigmoid. The two players' parameters are the subtrees 'generator' and 'discriminator', so
+joins it to its input. The target x is a batch entry: pixels in [0, 1] (G's output a sigmoid,
+the default) or any real values, e.g. standardised features (output 'linear'). The two players' parameters are the subtrees 'generator' and 'discriminator', so
 one train state holds them with an optimizer each.
 
 Losses, with d = D(x, c) a logit and x~ = G(z, c), z ~ N(0, I):
@@ -41,14 +41,22 @@ class ConditionEncoder(nn.Module):
     return networks.activation(self.activation)(self.network(condition, train))
 
 
+GENERATOR_OUTPUTS = {'sigmoid': jax.nn.sigmoid, 'linear': lambda x: x}
+
+
 class Generator(nn.Module):
-  """G(z, c) = sigmoid(network([z, condition_encoder(c)]))."""
+  """G(z, c) = output(network([z, condition_encoder(c)])), output 'sigmoid' (pixels in [0, 1])
+  or 'linear' (real-valued targets)."""
   network: nn.Module
   condition_encoder: ConditionEncoder
+  output: str = 'sigmoid'
 
   def __call__(self, z: jax.Array, condition: jax.Array, train: bool = False) -> jax.Array:
+    if self.output not in GENERATOR_OUTPUTS:
+      raise ValueError(f'unknown generator output {self.output!r}; known: '
+                       f'{", ".join(GENERATOR_OUTPUTS)}')
     hidden = jnp.concatenate([z, self.condition_encoder(condition, train)], axis=-1)
-    return jax.nn.sigmoid(self.network(hidden, train).astype(jnp.float32))
+    return GENERATOR_OUTPUTS[self.output](self.network(hidden, train).astype(jnp.float32))
 
 
 class Discriminator(nn.Module):

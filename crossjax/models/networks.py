@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
+import numpy as np
 
 ACTIVATIONS: dict[str, Callable] = {
     'relu': nn.relu, 'sigmoid': nn.sigmoid, 'tanh': nn.tanh, 'gelu': nn.gelu,
@@ -84,7 +87,14 @@ class ConvDecoder(nn.Module):
 
 
 def build(kind: str, features: int, **kwargs) -> nn.Module:
-  """An encoder or decoder network by name: 'mlp', 'conv_encoder' or 'conv_decoder'."""
+  """An encoder or decoder network by name: 'mlp', 'conv_encoder', 'conv_decoder', or your own
+  as 'package.module:Factory', called as Factory(features=features, **kwargs) (a Flax module
+  class or a function returning a module; the other keys of its config section are kwargs)."""
+  for name, value in kwargs.items():
+    if name in ('widths', 'hidden') and any(int(w) <= 0 for w in np.atleast_1d(value)):
+      raise ValueError(f'network {kind!r}: {name} must be positive, got {value}')
+  if features <= 0:
+    raise ValueError(f'network {kind!r}: output size must be positive, got {features}')
   if kind == 'mlp':
     return MLP(features=features, **kwargs)
   if kind == 'conv_encoder':
@@ -93,14 +103,48 @@ def build(kind: str, features: int, **kwargs) -> nn.Module:
     if features != 28 * 28:
       raise ValueError(f'conv_decoder makes 784 pixels, asked for {features}')
     return ConvDecoder(**kwargs)
-  raise ValueError(f'unknown network {kind!r}; known: mlp, conv_encoder, conv_decoder')
+  if ':' in kind:
+    factory = _user_factory(kind)
+    return factory(features=features, **_accepted(factory, kwargs))
+  raise ValueError(f'unknown network {kind!r}; known: mlp, conv_encoder, conv_decoder, or '
+                   "'package.module:Factory' for your own")
 
 
-def squared_error(x, reconstruction):
-  """Mean over the batch of the summed squared error per example."""
-  return jnp.mean(jnp.sum((x - reconstruction) ** 2, axis=-1))
+def _accepted(factory, kwargs: dict) -> dict:
+  """The keyword arguments `factory` takes: a config section keeps the built-in networks' keys
+  (widths, activation, ...), which your own module may not have."""
+  parameters = inspect.signature(factory).parameters.values()
+  if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters):
+    return kwargs
+  names = {p.name for p in parameters}
+  return {key: value for key, value in kwargs.items() if key in names}
 
 
-def bernoulli_cross_entropy(x, logits):
-  """Mean over the batch of the summed Bernoulli cross-entropy per example; x in [0, 1]."""
-  return jnp.mean(jnp.sum(jnp.logaddexp(0.0, logits) - x * logits, axis=-1))
+def _user_factory(kind: str):
+  module_name, _, attribute = kind.partition(':')
+  try:
+    module = importlib.import_module(module_name)
+  except ImportError as error:
+    raise ValueError(f'network {kind!r}: cannot import {module_name!r} ({error}); is it on '
+                     'PYTHONPATH?') from error
+  if not hasattr(module, attribute):
+    raise ValueError(f'network {kind!r}: {module_name} has no {attribute!r}')
+  return getattr(module, attribute)
+
+
+def _batch_mean(per_example, present):
+  """Mean over the examples that `present` (B,) marks; all of them where it is None."""
+  if present is None:
+    return jnp.mean(per_example)
+  return jnp.sum(per_example * present) / jnp.maximum(jnp.sum(present), 1.0)
+
+
+def squared_error(x, reconstruction, present=None):
+  """Mean over the (present) examples of the summed squared error per example."""
+  return _batch_mean(jnp.sum((x - reconstruction) ** 2, axis=-1), present)
+
+
+def bernoulli_cross_entropy(x, logits, present=None):
+  """Mean over the (present) examples of the summed Bernoulli cross-entropy per example;
+  x in [0, 1]."""
+  return _batch_mean(jnp.sum(jnp.logaddexp(0.0, logits) - x * logits, axis=-1), present)

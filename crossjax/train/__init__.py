@@ -1,1 +1,1 @@
-"""Training and fitting entry points used by `experiments/train.py`."""
+"""The training engine: train state, pure steps, mesh, checkpoints, writers and the one loop."""

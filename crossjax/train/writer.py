@@ -8,6 +8,7 @@ import os
 import jax
 import ml_collections
 import numpy as np
+from flax import traverse_util
 
 
 def provenance() -> dict:
@@ -53,16 +54,6 @@ RESUMABLE_CHANGES = ('data.path', 'log_every', 'checkpoint_every', 'max_to_keep'
                      'evaluation')
 
 
-def _flat(tree: dict, prefix: str = '') -> dict:
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      flat.update(_flat(value, f'{prefix}{key}.'))
-    else:
-      flat[f'{prefix}{key}'] = value
-  return flat
-
-
 def check_resumed_config(config: ml_collections.ConfigDict, workdir: str) -> None:
   """Raises ValueError where checkpoints in workdir are resumed under a config that differs from
   the one that wrote them (workdir/config.json) in more than RESUMABLE_CHANGES: the run would
@@ -71,8 +62,8 @@ def check_resumed_config(config: ml_collections.ConfigDict, workdir: str) -> Non
   if not os.path.exists(path):
     return
   with open(path) as file:
-    before = _flat(json.load(file))
-  now = _flat(json.loads(config.to_json_best_effort()))
+    before = traverse_util.flatten_dict(json.load(file), sep='.')
+  now = traverse_util.flatten_dict(json.loads(config.to_json_best_effort()), sep='.')
   absent = '(absent)'
   changed = [f'{key}: {before.get(key, absent)!r} -> {now.get(key, absent)!r}'
              for key in sorted(before.keys() | now.keys())

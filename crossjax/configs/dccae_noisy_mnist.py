@@ -7,14 +7,14 @@ linear CCA 19.6 %), and spectral clustering of the test codes, accuracy / NMI (p
 97.5 / 93.4 %, DCCA 97.0 / 92.0 %, CCA 72.9 / 56.0 %); the same for linear CCA on the raw
 views. On 2 CPU cores (20 epochs, 9 minutes): SVM error 3.75 %, clustering 96.1 / 90.3 %.
 
-Reproduce:  ./launch.sh train experiments/configs/dccae_noisy_mnist.py
-DCCA alone: ./launch.sh train experiments/configs/dccae_noisy_mnist.py --config.model=dcca
-Smoke:      ./launch.sh train experiments/configs/dccae_noisy_mnist.py:smoke
+Reproduce:  ./launch.sh train crossjax/configs/dccae_noisy_mnist.py
+DCCA alone: ./launch.sh train crossjax/configs/dccae_noisy_mnist.py --config.model=dcca
+Smoke:      ./launch.sh train crossjax/configs/dccae_noisy_mnist.py:smoke
 """
 
 import ml_collections
 
-from experiments.configs import common
+from crossjax.configs import common
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
@@ -28,8 +28,7 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
   config.batch_size = 1000
   config.num_epochs = 20
   config.evaluation.k = 10
-  config.evaluation.svm = True
-  config.evaluation.clustering = True
+  config.evaluation.protocols = ('svm', 'clustering')
   # No retrieval: view 2 is another image of the same class, so rows are not instance pairs.
   config.evaluation.linear_baseline = True  # the CCA row of the paper's table
   config.evaluation.embedding_examples = 3000
@@ -43,4 +42,5 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
     config.checkpoint_every = 6
     config.eval_examples = 1000
     config.evaluation.embedding_examples = 300
+    config.evaluation.linear_baseline = False
   return config

@@ -13,14 +13,14 @@ assigns to the requested class, and by the Parzen-window log-likelihood of the t
 1,000 samples per class (paper: 132 +- 1.8); digits.png shows a row per class. On 2 CPU cores:
 97.6 % of the requested class, Parzen 112.2 +- 1.6, in 10 minutes.
 
-Reproduce:  ./launch.sh train experiments/configs/cgan_mnist.py
-Hinge loss: ./launch.sh train experiments/configs/cgan_mnist.py --config.gan.loss=hinge
-Smoke:      ./launch.sh train experiments/configs/cgan_mnist.py:smoke
+Reproduce:  ./launch.sh train crossjax/configs/cgan_mnist.py
+Hinge loss: ./launch.sh train crossjax/configs/cgan_mnist.py --config.gan.loss=hinge
+Smoke:      ./launch.sh train crossjax/configs/cgan_mnist.py:smoke
 """
 
 import ml_collections
 
-from experiments.configs import common, mnist_classifier
+from crossjax.configs import common, mnist_classifier
 
 
 def gan(dataset: str, condition: str, target: str, variant: str) -> ml_collections.ConfigDict:

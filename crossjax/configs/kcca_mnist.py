@@ -9,21 +9,19 @@ gave tune totals from 17.7 to 40.8, best at the narrowest width and smallest rid
 landmarks, width 0.25 x median fell to 41.2 and width 0.5 reached 43.9 (ridge 0 unstable at
 0.25). More landmarks help: the run uses 4000.
 
-Reproduce:  ./launch.sh train experiments/configs/kcca_mnist.py
-Smoke:      ./launch.sh train experiments/configs/kcca_mnist.py:smoke
+Reproduce:  ./launch.sh train crossjax/configs/kcca_mnist.py
+Smoke:      ./launch.sh train crossjax/configs/kcca_mnist.py:smoke
 """
 
 import ml_collections
 
-from experiments.configs import common
+from crossjax.configs import common, kcca
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
   common.check_variant(variant)
-  config = ml_collections.ConfigDict()
-  config.model = 'kernel_cca'
-  config.data = ml_collections.ConfigDict(
-      dict(name='mnist_halves', path='', seed=0, max_train_examples=0))
+  config = kcca.get_config()
+  config.data.name = 'mnist_halves'
   config.kernel = ml_collections.ConfigDict(dict(
       k=50, num_landmarks=4000, seed=0, width_scales=(0.5, 0.7), ridges=(1e-5, 1e-4)))
   if variant == 'smoke':

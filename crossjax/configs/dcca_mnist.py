@@ -5,14 +5,14 @@ Encoders 392-1024-1024-50 (ReLU), the sum of all 50 canonical correlations as th
 paper does, by the total correlation of a linear CCA fitted on the training codes, on the test
 split (paper: 39.7, linear CCA 28.0). Batch 1000 with Adam 1e-3 for 10 epochs gave 46.4.
 
-Reproduce:  ./launch.sh train experiments/configs/dcca_mnist.py
-CCA-EY:     ./launch.sh train experiments/configs/dcca_mnist.py --config.objective.name=ey
-Smoke:      ./launch.sh train experiments/configs/dcca_mnist.py:smoke
+Reproduce:  ./launch.sh train crossjax/configs/dcca_mnist.py
+CCA-EY:     ./launch.sh train crossjax/configs/dcca_mnist.py --config.objective.name=ey
+Smoke:      ./launch.sh train crossjax/configs/dcca_mnist.py:smoke
 """
 
 import ml_collections
 
-from experiments.configs import common
+from crossjax.configs import common
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
@@ -26,7 +26,7 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
   config.num_epochs = 12
   config.evaluation.k = 50
   config.evaluation.linear_baseline = True
-  config.evaluation.retrieval = True
+  config.evaluation.protocols = ('retrieval',)
   if variant == 'smoke':
     config.data.max_train_examples = 4000
     config.encoder = common.mlp((128,))

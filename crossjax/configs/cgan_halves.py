@@ -7,13 +7,13 @@ players, loss and optimizers of `cgan_mnist.py`. Evaluated by the MNIST classifi
 on test images made of the real left half and the generated right half, against real images
 and left halves with an empty right half; halves.png shows completed halves.
 
-Reproduce:  ./launch.sh train experiments/configs/cgan_halves.py
-Smoke:      ./launch.sh train experiments/configs/cgan_halves.py:smoke
+Reproduce:  ./launch.sh train crossjax/configs/cgan_halves.py
+Smoke:      ./launch.sh train crossjax/configs/cgan_halves.py:smoke
 """
 
 import ml_collections
 
-from experiments.configs import cgan_mnist
+from crossjax.configs import cgan_mnist
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:

@@ -5,13 +5,13 @@ their own work directory) and restored afterwards; it can also be trained on its
 judge of generated noisy-MNIST view-2 images is the same network trained on those images
 (`classifier('noisy_mnist', 'x2')`, 'noisy_mnist_x2_classifier').
 
-Train:  ./launch.sh train experiments/configs/mnist_classifier.py
-Smoke:  ./launch.sh train experiments/configs/mnist_classifier.py:smoke
+Train:  ./launch.sh train crossjax/configs/mnist_classifier.py
+Smoke:  ./launch.sh train crossjax/configs/mnist_classifier.py:smoke
 """
 
 import ml_collections
 
-from experiments.configs import common
+from crossjax.configs import common
 
 
 def classifier(dataset: str, view: str, variant: str) -> ml_collections.ConfigDict:

@@ -11,13 +11,13 @@ trained on them, 'noisy_mnist_x2_classifier' beside this run): its accuracy on g
 views against the class of their view 1, on the real view 2 and on real views of shuffled
 pairs (chance); transfer.png shows view 1, the generated and a real view 2.
 
-Reproduce:  ./launch.sh train experiments/configs/cgan_noisy_mnist.py
-Smoke:      ./launch.sh train experiments/configs/cgan_noisy_mnist.py:smoke
+Reproduce:  ./launch.sh train crossjax/configs/cgan_noisy_mnist.py
+Smoke:      ./launch.sh train crossjax/configs/cgan_noisy_mnist.py:smoke
 """
 
 import ml_collections
 
-from experiments.configs import cgan_mnist, mnist_classifier
+from crossjax.configs import cgan_mnist, mnist_classifier
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:

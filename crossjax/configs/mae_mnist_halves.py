@@ -5,13 +5,13 @@ cross-entropy on pixel intensities; half of each batch shows one half only. Eval
 linear classifier on the shared code from both halves and from each half alone, against each
 raw half; halves.png shows right halves completed from the left ones.
 
-Reproduce:  ./launch.sh train experiments/configs/mae_mnist_halves.py
-Smoke:      ./launch.sh train experiments/configs/mae_mnist_halves.py:smoke
+Reproduce:  ./launch.sh train crossjax/configs/mae_mnist_halves.py
+Smoke:      ./launch.sh train crossjax/configs/mae_mnist_halves.py:smoke
 """
 
 import ml_collections
 
-from experiments.configs import common
+from crossjax.configs import common
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:

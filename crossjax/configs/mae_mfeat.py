@@ -5,25 +5,20 @@ error on standardised features; half of each batch shows one view only. Evaluate
 classifier on the shared code from all six views and from each view alone, against each raw view;
 reconstructions.png shows the pixel view rebuilt from all views and from each view alone.
 
-Reproduce:  ./launch.sh train experiments/configs/mae_mfeat.py
-Smoke:      ./launch.sh train experiments/configs/mae_mfeat.py:smoke
+Reproduce:  ./launch.sh train crossjax/configs/mae_mfeat.py
+Smoke:      ./launch.sh train crossjax/configs/mae_mfeat.py:smoke
 """
 
 import ml_collections
 
-from experiments.configs import common
+from crossjax.configs import common, mae
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
   common.check_variant(variant)
-  config = common.base('mae', 'mfeat')
-  config.data.standardize = True
-  config.encoder = common.mlp((256,))
-  config.decoder = common.mlp((256,))
-  config.hidden_dim = 128
-  config.code_dim = 64
-  config.single_modality_fraction = 0.5
-  config.reconstruction = ml_collections.ConfigDict(dict(losses=(), weights=()))
+  config = mae.get_config()  # its networks, code and augmentation
+  config.data.name = 'mfeat'
+  config.progress_bar = True
   config.batch_size = 200
   config.num_epochs = 300
   config.log_every = 50

@@ -5,7 +5,7 @@ Needs no data file and runs in seconds on a CPU:  ./launch.sh demo
 
 import ml_collections
 
-from experiments.configs import common
+from crossjax.configs import common
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:

@@ -1,0 +1,468 @@
+"""scikit-learn estimators for every model family, over the same engine as the command line.
+
+  from crossjax import estimators
+  cca = estimators.CCA(n_components=4, r1=0.1).fit([x1, x2])
+  z1, z2 = cca.transform([x1_test, x2_test])
+  cca.score([x1_test, x2_test])  # total correlation of the 4 components
+
+Views. `fit`, `transform` and `score` take the views as a list of 2-D arrays (same rows), or as
+one 2-D array X of the views side by side, cut into views by the estimator's `view_sizes`
+(their widths). Use X for cross-validation: scikit-learn's splitters index the rows of an array
+but the items of a list, so `GridSearchCV(CCA(view_sizes=(32, 32)), {'r1': [...]}).fit(X)`
+searches over rows as it should, and a `Pipeline` can scale X first. A list in gives a list of
+per-view outputs back; X in gives them side by side (one array, ready for the next step).
+
+Fitting. `fit` checks the views as the command line checks files (`files.from_arrays`: bad input
+raises the same one-line `files.DataError`), reads them as float32 as it does, and trains on
+every row it is given. The estimators scale nothing: put a `StandardScaler` in front. Closed-form
+models are fitted by `crossjax.linear` and `crossjax.kernel`; trained ones by the one loop,
+`crossjax.train.loop.train`, with the family's generic config (`crossjax/configs/NAME.py`) set
+from the estimator's parameters, so the same settings give the same numbers as
+`crossjax-train`. Its tune split (for the logged validation loss only; the estimator keeps the
+final state) is the training rows. With `workdir`, checkpoints and metrics stay there and a
+second fit with the same settings and data resumes or restores that run instead of retraining
+(other settings or other data are refused); without it they go to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import tempfile
+from typing import Sequence
+
+import jax
+import ml_collections
+import numpy as np
+from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from crossjax import evaluate, files, kernel, linear, objectives
+from crossjax.configs import cgan as cgan_config
+from crossjax.configs import dcca as dcca_config
+from crossjax.configs import dccae as dccae_config
+from crossjax.configs import mae as mae_config
+from crossjax.families import autoencoder, cgan, deep_cca, shared
+from crossjax.families import kernel as kernel_family
+from crossjax.train import loop, parallel
+
+Views = Sequence[ArrayLike] | ArrayLike
+
+
+def _checked_splits(views: Sequence, labels: ArrayLike | None, missing: str) -> dict:
+  """{'train', 'tune', 'test'}, each every row of `views` (and labels), checked by
+  `files.from_arrays`: the estimators train on all they are given, and the loop's tune split
+  serves only its logged validation loss."""
+  every = files.from_arrays(views, labels, splits=files.ALL_ROWS, missing=missing)['train']
+  return {name: every for name in files.SPLITS}
+
+
+class _Views(BaseEstimator):
+  """Views given as a list of arrays or as one array cut by `self.view_sizes`."""
+
+  def _views(self, views: Views) -> list:
+    if isinstance(views, (list, tuple)):
+      return list(views)
+    x = views if isinstance(views, np.ndarray) else np.asarray(views)
+    sizes = self.view_sizes
+    if sizes is None:
+      raise ValueError('one array of views side by side needs view_sizes (the width of each '
+                       'view); or give a list of views')
+    if x.ndim != 2 or x.shape[1] != sum(sizes):
+      raise ValueError(f'view_sizes {tuple(sizes)} add up to {sum(sizes)} columns, the array '
+                       f'has shape {x.shape}')
+    return np.split(x, np.cumsum(sizes)[:-1], axis=1)
+
+  def _fit_splits(self, views: Views, labels: ArrayLike | None, missing: str = 'refuse'):
+    """The checked splits of the training views; records their widths."""
+    splits = _checked_splits(self._views(views), labels, missing)
+    self.view_sizes_ = tuple(rows.shape[1] for rows in shared.views_of(splits['train']))
+    self.n_features_in_ = sum(self.view_sizes_)
+    return splits
+
+  def _fitted_views(self, views: Views) -> list[np.ndarray]:
+    """The views as float32 arrays, refused unless they have the widths seen in `fit`."""
+    check_is_fitted(self)
+    views = [np.asarray(view, np.float32) for view in self._views(views)]
+    widths = tuple(view.shape[1] if view.ndim == 2 else None for view in views)
+    if widths != self.view_sizes_:
+      raise ValueError(f'views of widths {widths}; the model was fitted on {self.view_sizes_}')
+    return views
+
+  @staticmethod
+  def _output(given: Views, outputs: Sequence) -> list[np.ndarray] | np.ndarray:
+    """A list for a list of views, else the outputs side by side."""
+    outputs = [np.asarray(output) for output in outputs]
+    return outputs if isinstance(given, (list, tuple)) else np.hstack(outputs)
+
+
+class _CanonicalCorrelation(TransformerMixin, _Views):
+  """transform and score of the CCA family: the canonical variates of each view and their
+  total correlation, computed by `_math` (`linear` or `kernel`) from `_canonical`."""
+  _math = linear
+
+  def _canonical(self, views: list[np.ndarray]) -> tuple:
+    """(fitted params of `_math`, its inputs) for the given views."""
+    return self.params_, views
+
+  def transform(self, views: Views) -> list[np.ndarray] | np.ndarray:
+    """The canonical variates (n, n_components) of each view."""
+    params, inputs = self._canonical(self._fitted_views(views))
+    return self._output(views, self._math.transform(params, *inputs))
+
+  def score(self, views: Views, y: ArrayLike | None = None) -> float:
+    """Total correlation: the sum of the n_components per-component correlations on these
+    views (Andrew et al. 2013's measure; higher is better, as GridSearchCV wants)."""
+    del y
+    params, inputs = self._canonical(self._fitted_views(views))
+    return float(np.sum(self._math.component_correlations(params, *inputs)))
+
+
+# --------------------------------------------------------------------------- closed form
+
+
+class _Linear(_CanonicalCorrelation):
+  """fit for the linear models: `_fit(views)` gives the params; `weights_` are theirs."""
+
+  def fit(self, views: Views, y: ArrayLike | None = None):
+    """Fits on every row of the views; y (labels) is only checked."""
+    splits = self._fit_splits(views, y)
+    self.params_ = self._fit([np.asarray(rows) for rows in shared.views_of(splits['train'])])
+    self.weights_ = [np.asarray(w) for w in self.params_.weights]
+    return self
+
+
+class CCA(_Linear):
+  """Ridge CCA of two views (Hotelling 1936; Vinod 1976): `linear.fit_cca`.
+
+  Attributes after fit: params_ (`linear.LinearCCAParams`), weights_ (one features x
+  n_components array per view).
+  """
+
+  def __init__(self, n_components: int = 2, r1: float = 0.0, r2: float = 0.0,
+               rcond: float = objectives.DEFAULT_RCOND,
+               view_sizes: Sequence[int] | None = None):
+    self.n_components = n_components
+    self.r1 = r1
+    self.r2 = r2
+    self.rcond = rcond
+    self.view_sizes = view_sizes
+
+  def _fit(self, views):
+    if len(views) != 2:
+      raise ValueError(f'CCA takes two views, got {len(views)}: use MCCA or GCCA')
+    return linear.fit_cca(*views, self.n_components, self.r1, self.r2, self.rcond)
+
+
+class MCCA(_Linear):
+  """Multiset CCA (SUMCOR) of two or more views, ridge r for each: `linear.fit_mcca`."""
+
+  def __init__(self, n_components: int = 2, r: float = 0.0,
+               rcond: float = objectives.DEFAULT_RCOND,
+               view_sizes: Sequence[int] | None = None):
+    self.n_components = n_components
+    self.r = r
+    self.rcond = rcond
+    self.view_sizes = view_sizes
+
+  def _fit(self, views):
+    return linear.fit_mcca(views, self.n_components, self.r, self.rcond)
+
+
+class GCCA(MCCA):
+  """Generalised CCA (MAXVAR) of two or more views, ridge r: `linear.fit_gcca`. The views'
+  variates sum to the consensus on the training rows."""
+
+  def _fit(self, views):
+    return linear.fit_gcca(views, self.n_components, self.r, self.rcond)
+
+
+class KernelCCA(_CanonicalCorrelation):
+  """Approximate RBF kernel CCA of two views (Nystrom features, then ridge CCA):
+  `kernel.fit_kernel_cca`.
+
+  The kernel width of each view is width_scale times its median distance between rows; ridge
+  regularises both views; num_landmarks 0 takes min(2000, the rows). Tune width_scale and ridge
+  with GridSearchCV (the command line's kcca chooses them from a grid on its tune split).
+  random_state seeds the landmarks and the median's sample.
+  """
+  _math = kernel
+
+  def __init__(self, n_components: int = 2, width_scale: float = 1.0, ridge: float = 1e-3,
+               num_landmarks: int = 0, random_state: int = 0,
+               view_sizes: Sequence[int] | None = None):
+    self.n_components = n_components
+    self.width_scale = width_scale
+    self.ridge = ridge
+    self.num_landmarks = num_landmarks
+    self.random_state = random_state
+    self.view_sizes = view_sizes
+
+  def fit(self, views: Views, y: ArrayLike | None = None):
+    splits = self._fit_splits(views, y)
+    train = [np.asarray(rows) for rows in shared.views_of(splits['train'])]
+    if len(train) != 2:
+      raise ValueError(f'KernelCCA takes two views, got {len(train)}')
+    landmarks = self.num_landmarks or min(kernel_family.DEFAULT_LANDMARKS, len(train[0]))
+    widths = tuple(self.width_scale * kernel.median_distance(view, seed=self.random_state)
+                   for view in train)
+    self.params_ = kernel.fit_kernel_cca(*train, self.n_components, widths, self.ridge,
+                                         self.ridge, landmarks, self.random_state)
+    return self
+
+
+# ------------------------------------------------------------------------------- trained
+
+
+def _fingerprint(splits: dict) -> str:
+  """sha256 of the training arrays: a work directory then refuses to resume on other data."""
+  digest = hashlib.sha256()
+  for key, value in sorted(splits['train'].items()):
+    source = value.source if isinstance(value, files.Rows) else value
+    digest.update(repr((key, source.shape, str(source.dtype))).encode())
+    digest.update(np.ascontiguousarray(source))
+  return digest.hexdigest()
+
+
+class _Trained(BaseEstimator):
+  """Trains through `loop.train`: `_run` takes a family config and sets the settings every
+  trained estimator shares (random_state, epochs, batch_size, workdir, progress_bar)."""
+
+  def _run(self, config: ml_collections.ConfigDict, splits: dict, modules: dict) -> None:
+    """Trains (or restores) config's model on `splits`; keeps the final state (`state_`, on
+    this process's first device) and the config with the sizes left to the data (`config_`)."""
+    config.seed = config.data.seed = self.random_state
+    config.num_epochs = self.epochs
+    config.batch_size = self.batch_size
+    config.progress_bar = self.progress_bar
+    config.data.standardize = False
+    modules = {name: given for name, given in modules.items() if given is not None}
+    with contextlib.ExitStack() as stack:
+      if self.workdir:
+        config.data.fingerprint = _fingerprint(splits)
+        workdir = self.workdir
+      else:
+        workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix='crossjax-'))
+      run = loop.train(config, str(workdir), splits, modules or None)
+    self.state_ = parallel.local_copy(run.state)
+    self.config_ = run.config
+
+
+class DCCA(_CanonicalCorrelation, _Trained):
+  """Deep CCA (Andrew et al. 2013): an MLP encoder per view (two or more), trained on the
+  correlation objective of their codes: 'dcca' (the paper's), 'ey' or 'ey_unbiased' (CCA-EY,
+  Chapman et al. 2023), ridge-regularised.
+
+  n_components is the code size; `transform` gives the codes through a linear CCA (MCCA for
+  more views) fitted on the training codes, as Andrew et al. evaluate, and `score` their total
+  correlation. hidden_widths: the MLPs' hidden layers; encoders: your own Flax modules instead
+  (one per view, `__call__(x, train)` to n_components features). batch_size 0 takes the
+  largest up to 512 the rows allow. Attributes after fit: state_ (the final train state),
+  config_ (the resolved config), cca_ (the linear CCA on the codes).
+  """
+
+  _CONFIG = dcca_config
+
+  def __init__(self, n_components: int = 2, objective: str = 'dcca', ridge: float = 1e-3,
+               hidden_widths: Sequence[int] = (256, 256), epochs: int = 20,
+               batch_size: int = 0, learning_rate: float = 1e-3, random_state: int = 0,
+               encoders: Sequence | None = None, workdir: str | None = None,
+               progress_bar: bool = False, view_sizes: Sequence[int] | None = None):
+    self.n_components = n_components
+    self.objective = objective
+    self.ridge = ridge
+    self.hidden_widths = hidden_widths
+    self.epochs = epochs
+    self.batch_size = batch_size
+    self.learning_rate = learning_rate
+    self.random_state = random_state
+    self.encoders = encoders
+    self.workdir = workdir
+    self.progress_bar = progress_bar
+    self.view_sizes = view_sizes
+
+  def _config(self) -> ml_collections.ConfigDict:
+    config = self._CONFIG.get_config()
+    config.encoder.widths = tuple(self.hidden_widths)
+    config.output_dim = config.evaluation.k = self.n_components
+    config.objective.name = self.objective
+    config.objective.ridge = self.ridge
+    config.optimizer.learning_rate = self.learning_rate
+    return config
+
+  def _modules(self) -> dict:
+    return {'encoders': self.encoders}
+
+  def fit(self, views: Views, y: ArrayLike | None = None):
+    """Trains on every row of the views (y, labels, is only checked)."""
+    splits = self._fit_splits(views, y)
+    self._run(self._config(), splits, self._modules())
+    self.cca_ = evaluate.post_hoc_cca(self._codes(shared.views_of(splits['train'])),
+                                      self.config_.evaluation.k)
+    return self
+
+  def _codes(self, views: list) -> list[np.ndarray]:
+    return deep_cca.encoder(self.state_)(views, self.config_.evaluation.batch_size)
+
+  def _canonical(self, views):
+    return self.cca_, self._codes(views)
+
+
+class DCCAE(DCCA):
+  """Deep canonically correlated autoencoders (Wang et al. 2015): DCCA plus an MLP decoder per
+  view; loss = -correlation objective + reconstruction_weight * squared reconstruction error.
+  hidden_widths serve encoders and decoders; decoders: your own Flax modules (code -> view)."""
+
+  _CONFIG = dccae_config
+
+  def __init__(self, n_components: int = 2, objective: str = 'dcca', ridge: float = 1e-3,
+               reconstruction_weight: float = 1e-3, hidden_widths: Sequence[int] = (256, 256),
+               epochs: int = 20, batch_size: int = 0, learning_rate: float = 1e-3,
+               random_state: int = 0, encoders: Sequence | None = None,
+               decoders: Sequence | None = None, workdir: str | None = None,
+               progress_bar: bool = False, view_sizes: Sequence[int] | None = None):
+    super().__init__(
+        n_components=n_components, objective=objective, ridge=ridge,
+        hidden_widths=hidden_widths, epochs=epochs, batch_size=batch_size,
+        learning_rate=learning_rate, random_state=random_state, encoders=encoders,
+        workdir=workdir, progress_bar=progress_bar, view_sizes=view_sizes)
+    self.reconstruction_weight = reconstruction_weight
+    self.decoders = decoders
+
+  def _config(self) -> ml_collections.ConfigDict:
+    config = super()._config()
+    config.decoder.widths = tuple(self.hidden_widths)
+    config.reconstruction.weight = self.reconstruction_weight
+    return config
+
+  def _modules(self) -> dict:
+    return {'encoders': self.encoders, 'decoders': self.decoders}
+
+
+class MultimodalAutoencoder(TransformerMixin, _Views, _Trained):
+  """Multimodal autoencoder (Ngiam et al. 2011) for two or more views, some of them possibly
+  missing per sample (a row entirely NaN in that view): per-view MLP encoders (hidden_widths,
+  then hidden_dim features) fused into one shared code of n_components, per-view decoders;
+  squared reconstruction error; a share single_modality_fraction of each batch shows one view
+  only.
+
+  `transform` gives the shared code, one (n, n_components) array however the views are given
+  (there is one code per sample, not one per view); a missing view is masked out of it.
+  `inverse_transform` decodes codes into every view; `score` is minus the reconstruction loss
+  from all present views (higher is better).
+  encoders, decoders: your own Flax modules instead of the MLPs.
+  """
+
+  def __init__(self, n_components: int = 64, hidden_widths: Sequence[int] = (256,),
+               hidden_dim: int = 128, single_modality_fraction: float = 0.5,
+               epochs: int = 20, batch_size: int = 0, learning_rate: float = 1e-3,
+               random_state: int = 0, encoders: Sequence | None = None,
+               decoders: Sequence | None = None, workdir: str | None = None,
+               progress_bar: bool = False, view_sizes: Sequence[int] | None = None):
+    self.n_components = n_components
+    self.hidden_widths = hidden_widths
+    self.hidden_dim = hidden_dim
+    self.single_modality_fraction = single_modality_fraction
+    self.epochs = epochs
+    self.batch_size = batch_size
+    self.learning_rate = learning_rate
+    self.random_state = random_state
+    self.encoders = encoders
+    self.decoders = decoders
+    self.workdir = workdir
+    self.progress_bar = progress_bar
+    self.view_sizes = view_sizes
+
+  def fit(self, views: Views, y: ArrayLike | None = None):
+    """Trains on every row of the views (y, labels, is only checked)."""
+    config = mae_config.get_config()
+    config.encoder.widths = config.decoder.widths = tuple(self.hidden_widths)
+    config.hidden_dim = self.hidden_dim
+    config.code_dim = self.n_components
+    config.single_modality_fraction = self.single_modality_fraction
+    config.optimizer.learning_rate = self.learning_rate
+    splits = self._fit_splits(views, y, missing=autoencoder.MISSING_VIEWS)
+    self._run(config, splits, {'encoders': self.encoders, 'decoders': self.decoders})
+    return self
+
+  def transform(self, views: Views) -> np.ndarray:
+    views = self._fitted_views(views)
+    return autoencoder.encoder(self.state_)(views, np.ones(len(views)),
+                                            self.config_.evaluation.batch_size)
+
+  def inverse_transform(self, codes: ArrayLike) -> list[np.ndarray] | np.ndarray:
+    """Every view decoded from the codes: a list, or side by side where view_sizes is set (a
+    model of one array X, e.g. in a Pipeline)."""
+    check_is_fitted(self)
+    views = autoencoder.decoder(self.state_)(np.asarray(codes, np.float32))
+    return views if self.view_sizes is None else np.hstack(views)
+
+  def score(self, views: Views, y: ArrayLike | None = None) -> float:
+    del y
+    batch = {f'x{i}': view for i, view in enumerate(self._fitted_views(views), start=1)}
+    return -float(jax.jit(autoencoder.eval_step)(self.state_, batch)['loss'])
+
+
+class ConditionalGAN(_Trained):
+  """Conditional GAN (Mirza and Osindero 2014): `fit(condition, target)` learns to generate a
+  target row given its condition, `sample(condition)` draws one per condition row.
+
+  condition: a 2-D array (another view) or 1-D integer class labels 0 .. C-1; target: a 2-D
+  array. output: the generator's last activation, 'linear' (any real values; standardise them)
+  or 'sigmoid' (values in [0, 1], e.g. pixels). MLP players of hidden_widths, projection
+  discriminator, R1 penalty r1_weight, loss 'non_saturating' or 'hinge'. generator,
+  discriminator: your own Flax modules (the generator's network to the target width; the
+  discriminator's to the condition code's 64 features).
+  """
+
+  def __init__(self, noise_dim: int = 32, output: str = 'linear',
+               hidden_widths: Sequence[int] = (256, 256), loss: str = 'non_saturating',
+               r1_weight: float = 1.0, epochs: int = 20, batch_size: int = 0,
+               generator_learning_rate: float = 5e-4, discriminator_learning_rate: float = 2e-4,
+               random_state: int = 0, generator=None, discriminator=None,
+               workdir: str | None = None, progress_bar: bool = False):
+    self.noise_dim = noise_dim
+    self.output = output
+    self.hidden_widths = hidden_widths
+    self.loss = loss
+    self.r1_weight = r1_weight
+    self.epochs = epochs
+    self.batch_size = batch_size
+    self.generator_learning_rate = generator_learning_rate
+    self.discriminator_learning_rate = discriminator_learning_rate
+    self.random_state = random_state
+    self.generator = generator
+    self.discriminator = discriminator
+    self.workdir = workdir
+    self.progress_bar = progress_bar
+
+  def fit(self, condition: ArrayLike, target: ArrayLike):
+    condition = np.asarray(condition)
+    config = cgan_config.get_config()
+    config.gan.noise_dim = self.noise_dim
+    config.gan.output = self.output
+    config.gan.loss = self.loss
+    config.gan.r1_weight = self.r1_weight
+    config.generator.widths = config.discriminator.widths = tuple(self.hidden_widths)
+    config.optimizer.generator.learning_rate = self.generator_learning_rate
+    config.optimizer.discriminator.learning_rate = self.discriminator_learning_rate
+    self.by_label_ = condition.ndim == 1
+    if self.by_label_:
+      splits = _checked_splits([target], condition, 'refuse')
+      config.gan.condition, config.gan.target = 'labels', 'x1'
+      config.num_classes = int(condition.max()) + 1
+    else:
+      splits = _checked_splits([condition, target], None, 'refuse')
+    self._run(config, splits, {'generator': self.generator,
+                               'discriminator': self.discriminator})
+    return self
+
+  def sample(self, condition: ArrayLike, random_state: int | None = None) -> np.ndarray:
+    """One generated target per condition row, noise seeded by random_state (the estimator's
+    by default: the same conditions then give the same samples)."""
+    check_is_fitted(self)
+    condition = np.asarray(condition, np.int32 if self.by_label_ else np.float32)
+    seed = self.random_state if random_state is None else random_state
+    return cgan.generate(self.state_, condition, jax.random.PRNGKey(seed),
+                         self.config_.evaluation.batch_size)

@@ -1,0 +1,48 @@
+"""Model families, picked by a config's `model` name (as big_vision picks `model_name`).
+
+Each family is one module of this package with the same function names, so that the loop and
+the entry point never learn a family's name and a new family is one new file:
+
+Trained families (the loop `crossjax.train.loop` trains them):
+  build(config, example_batch, key, modules=None) -> (flax module, {player: params})
+      `modules` holds user-given Flax modules (e.g. {'encoders': [...]}) that replace the
+      config's networks.
+  optimizers(config, total_steps) -> {player: optax transformation}
+  train_step(state, batch) -> (state, metrics);  eval_step(state, batch) -> metrics
+  batch_keys(split) -> the arrays a batch holds
+  evaluate(state, splits, config, workdir) -> results (every process; process 0 draws figures)
+  prerequisites(config, workdir) -> [(config, workdir)] of runs that must exist first (the
+      cGAN's judge); the entry point trains them, evaluation only restores them
+  VALIDATION_METRIC, VALIDATION_MODE ('' metric: no best checkpoint), PROGRESS_METRICS,
+  MISSING_VIEWS: 'allow' where whole missing rows (NaN) are masked by the model, else 'refuse'
+
+Closed-form families (fitted in one call):
+  fit(config, splits) -> (params pytree, extra results);
+  evaluate(params, splits, config, workdir) -> results
+
+Both: summary(results) -> lines printed at the end of a run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import types
+
+# config.model -> the module of its family
+_MODULES = {
+    'cca': 'linear', 'mcca': 'linear', 'gcca': 'linear', 'kcca': 'kernel',
+    'dcca': 'deep_cca', 'dccae': 'deep_cca', 'mae': 'autoencoder', 'cgan': 'cgan',
+    'classifier': 'classifier',
+}
+MODELS = tuple(_MODULES)
+
+
+def get(model: str) -> types.ModuleType:
+  """The family module of a config's `model` name."""
+  if model not in _MODULES:
+    raise ValueError(f'unknown model {model!r}; known: {", ".join(MODELS)}')
+  return importlib.import_module(f'crossjax.families.{_MODULES[model]}')
+
+
+def is_closed_form(family: types.ModuleType) -> bool:
+  return hasattr(family, 'fit')
