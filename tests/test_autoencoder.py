@@ -15,7 +15,8 @@ from crossjax.configs import mae_mfeat
 
 @pytest.fixture(scope='module')
 def mfeat_batch(data_dir):
-  splits = data.standardize(data.mfeat(path=data_dir))
+  # Three of the six views keep the compiles short; the model is the same for any m.
+  splits = data.standardize(data.mfeat(views=('fou', 'kar', 'pix'), path=data_dir))
   return {key: value[:120] for key, value in splits['train'].items() if key != 'labels'}
 
 
@@ -28,6 +29,7 @@ def build(batch):
   return family, create_state(model, players, family.optimizers(config, 100), jax.random.PRNGKey(1))
 
 
+@pytest.mark.slow
 def test_loss_falls_on_mfeat(mfeat_batch):
   family, state = build(mfeat_batch)
   step = jax.jit(family.train_step)
@@ -37,25 +39,28 @@ def test_loss_falls_on_mfeat(mfeat_batch):
     state, metrics = step(state, mfeat_batch)
   after = float(evaluate(state, mfeat_batch)['loss'])
   assert after < 0.8 * before
-  assert {f'reconstruction_{i}' for i in range(1, 7)} <= set(metrics)
+  assert {f'reconstruction_{i}' for i in range(1, 4)} <= set(metrics)
 
 
+@pytest.mark.slow
 def test_one_modality_gives_all_reconstructions_and_ignores_the_rest(mfeat_batch):
   _, state = build(mfeat_batch)
   model, params = state.model, {'params': state.params['model']}
-  views = [mfeat_batch[f'x{i}'] for i in range(1, 7)]
-  mask = jnp.zeros((120, 6)).at[:, 3].set(1.0)  # only 'pix'
-  outputs = model.apply(params, views, mask)
+  views = [mfeat_batch[f'x{i}'] for i in range(1, 4)]
+  mask = jnp.zeros((120, 3)).at[:, 2].set(1.0)  # only 'pix'
+  apply = jax.jit(model.apply)
+  outputs = apply(params, views, mask)
   assert [o.shape for o in outputs] == [v.shape for v in views]
   # Changing an absent modality changes nothing ...
   noisy = list(views)
   noisy[0] = views[0] + 100.0 * np.random.default_rng(0).normal(size=views[0].shape)
-  for a, b in zip(outputs, model.apply(params, noisy, mask)):
+  for a, b in zip(outputs, apply(params, noisy, mask)):
     np.testing.assert_array_equal(a, b)
   # ... and its gradient is exactly zero, while the present one's is not.
-  grads = jax.grad(lambda vs: sum(jnp.sum(o) for o in model.apply(params, vs, mask)))(views)
-  assert not np.any(grads[0]) and not np.any(grads[5])
-  assert np.any(grads[3])
+  grads = jax.jit(jax.grad(lambda vs: sum(jnp.sum(o) for o in model.apply(params, vs, mask))))(
+      views)
+  assert not np.any(grads[0]) and not np.any(grads[1])
+  assert np.any(grads[2])
 
 
 def test_augmentation_mask():
@@ -78,31 +83,33 @@ def test_augmentation_mask_stays_within_the_modalities_an_example_has():
   np.testing.assert_allclose(mask[:2000][single].mean(0), [0.5, 0.0, 0.5], atol=0.05)
 
 
+@pytest.mark.slow
 def test_missing_rows_are_masked_in_the_code_and_the_loss(mfeat_batch):
   """A NaN row (a view missing for that sample) acts as an absent modality: the code equals
   the code with that modality masked off, and its reconstruction is not scored."""
   family, state = build(mfeat_batch)
   model, params = state.model, {'params': state.params['model']}
-  views = [np.array(mfeat_batch[f'x{i}']) for i in range(1, 7)]
+  views = [np.array(mfeat_batch[f'x{i}']) for i in range(1, 4)]
   with_missing = [v.copy() for v in views]
-  with_missing[2][:40] = np.nan  # samples 0..39 lack 'kar'
-  mask = np.ones((120, 6), np.float32)
-  mask[:40, 2] = 0.0
-  np.testing.assert_allclose(model.apply(params, with_missing, np.ones((1, 6), np.float32),
-                                         method='encode'),
-                             model.apply(params, views, mask, method='encode'), atol=1e-6)
+  with_missing[1][:40] = np.nan  # samples 0..39 lack 'kar'
+  mask = np.ones((120, 3), np.float32)
+  mask[:40, 1] = 0.0
+  encode = jax.jit(lambda views, mask: model.apply(params, views, mask, method='encode'))
+  np.testing.assert_allclose(encode(with_missing, np.ones((1, 3), np.float32)),
+                             encode(views, mask), atol=1e-6)
   batch = {f'x{i}': v for i, v in enumerate(with_missing, start=1)}
   metrics = jax.jit(family.eval_step)(state, batch)
   assert all(np.isfinite(float(value)) for value in metrics.values())
   # The 'kar' term is the mean over the 80 samples that have it.
   partial = {f'x{i}': v[40:] for i, v in enumerate(views, start=1)}
-  np.testing.assert_allclose(metrics['reconstruction_3'],
-                             jax.jit(family.eval_step)(state, partial)['reconstruction_3'],
+  np.testing.assert_allclose(metrics['reconstruction_2'],
+                             jax.jit(family.eval_step)(state, partial)['reconstruction_2'],
                              rtol=1e-5)
   _, step_metrics = jax.jit(family.train_step)(state, batch)
   assert np.isfinite(float(step_metrics['loss'])) and np.isfinite(float(step_metrics['grad_norm']))
 
 
+@pytest.mark.slow
 def test_sharded_step_equals_one_device_step(mfeat_batch):
   batch = {key: value[:120] for key, value in mfeat_batch.items()}
   family, state = build(batch)

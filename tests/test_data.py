@@ -9,6 +9,7 @@ import pytest
 from crossjax import data
 
 
+@pytest.mark.slow
 def test_mnist_halves_protocol(data_dir):
   splits = data.mnist_halves(data_dir)
   assert {k: v['x1'].shape for k, v in splits.items()} == {
@@ -24,6 +25,7 @@ def test_mnist_halves_protocol(data_dir):
   assert len(np.unique(np.concatenate([splits['train']['labels'], splits['tune']['labels']]))) == 10
 
 
+@pytest.mark.slow
 def test_whole_mnist_has_the_split_of_the_halves_and_joins_them_back(data_dir):
   whole, halves = data.mnist(data_dir), data.mnist_halves(data_dir)
   raw = np.load(data_dir / 'mnist.npz', allow_pickle=False)
@@ -35,6 +37,7 @@ def test_whole_mnist_has_the_split_of_the_halves_and_joins_them_back(data_dir):
         data.join_halves(halves[name]['x1'], halves[name]['x2']), whole[name]['x1'])
 
 
+@pytest.mark.slow
 def test_noisy_mnist_protocol(data_dir):
   splits = data.noisy_mnist(data_dir, seed=3, sizes=(600, 200, 300))
   again = data.noisy_mnist(data_dir, seed=3, sizes=(600, 200, 300))

@@ -140,6 +140,7 @@ def test_bad_input_raises_the_messages_of_files():
     cca.transform([x1, x2[:, :4]])
 
 
+@pytest.mark.slow
 def test_dcca_estimator_equals_the_command_line(digits, tmp_path):
   """Same settings, same training rows in the same order: the same final parameters and the
   same test total correlation. The tune splits differ (they only pick a best checkpoint)."""
@@ -168,6 +169,7 @@ def test_dcca_estimator_equals_the_command_line(digits, tmp_path):
   assert all(z.shape == (50, 3) for z in estimator.transform(test))
 
 
+@pytest.mark.slow
 def test_own_encoders_and_resume_from_workdir(digits, tmp_path):
   x1, x2, _ = digits
   views = [x1[:200], x2[:200]]
@@ -191,6 +193,7 @@ def test_own_encoders_and_resume_from_workdir(digits, tmp_path):
     make().fit([x1[:200], x2[100:300]])
 
 
+@pytest.mark.slow
 def test_dccae_in_a_pipeline(digits):
   x1, x2, _ = digits
   pipeline = make_pipeline(StandardScaler(), estimators.DCCAE(
@@ -201,6 +204,7 @@ def test_dccae_in_a_pipeline(digits):
   assert -2 <= pipeline.score(held_out) <= 2  # 10 steps: any held-out correlation
 
 
+@pytest.mark.slow
 def test_autoencoder_with_missing_rows(digits):
   x1, x2, labels = digits
   x2 = x2.copy()
@@ -217,6 +221,7 @@ def test_autoencoder_with_missing_rows(digits):
   assert -np.inf < mae.score([x1[200:], x2[200:]]) < 0  # minus a squared error
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('by_label, settings', [
     (False, {}), (True, dict(output='sigmoid', loss='hinge'))])
 def test_conditional_gan_samples_depend_on_the_condition(digits, by_label, settings):

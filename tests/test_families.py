@@ -96,6 +96,7 @@ def test_closed_form_components_beyond_the_views_are_refused(tmp_path):
   assert not (tmp_path / 'run').exists()
 
 
+@pytest.mark.slow
 def test_mfeat_through_files_gives_the_numbers_of_the_built_in_loader(data_dir, tmp_path):
   arrays = np.load(data_dir / 'mfeat.npz')
   views = []
@@ -120,6 +121,7 @@ def test_mfeat_through_files_gives_the_numbers_of_the_built_in_loader(data_dir, 
     assert results['files'][key] == results['mfeat'][key]
 
 
+@pytest.mark.slow
 def test_command_line_refuses_bad_data_in_one_line_before_writing(tmp_path):
   np.save(tmp_path / 'a.npy', np.random.default_rng(0).normal(size=(50, 3)))
   np.save(tmp_path / 'b.npy', np.random.default_rng(1).normal(size=(40, 2)))
@@ -150,6 +152,7 @@ class Tower(nn.Module):
 '''
 
 
+@pytest.mark.slow
 def test_an_encoder_from_outside_crossjax_by_name(tmp_path, monkeypatch):
   (tmp_path / 'my_nets.py').write_text(MY_NETS)
   monkeypatch.syspath_prepend(str(tmp_path))

@@ -358,3 +358,27 @@ def test_all_rows_gives_one_training_split_checked_alike():
   x2[4, 1] = np.inf
   with pytest.raises(files.DataError, match='view 2.*row 4.*column 1'):
     files.from_arrays([x1, x2], splits=files.ALL_ROWS)
+
+
+class _RecordingRows(np.ndarray):
+  """A view that records every row index array it is read with."""
+  reads: list = []
+
+  def __getitem__(self, key):
+    if isinstance(key, np.ndarray):
+      _RecordingRows.reads.append(np.array(key))
+    return super().__getitem__(key)
+
+
+def test_a_process_reads_only_the_rows_of_its_own_shards():
+  source = np.arange(400, dtype=np.float32).reshape(200, 2).view(_RecordingRows)
+  _RecordingRows.reads = []
+  rows = files.Rows(source)[:160]  # a training split: the first 160 rows
+  batches = data.ShardedBatches({'x1': rows}, seed=0, batch_size=40, num_shards=4,
+                                owned=range(2, 4))  # process 1 of 2
+  for step in range(12):  # three epochs
+    batch = batches.local_batch(step)
+    assert batch['x1'].shape == (20, 2)
+    np.testing.assert_array_equal(batch['x1'][:, 0] // 2 % 4 >= 2, True)
+  read = np.concatenate(_RecordingRows.reads)
+  assert len(read) == 12 * 20 and set(read % 4) == {2, 3} and read.max() < 160

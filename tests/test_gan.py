@@ -45,6 +45,7 @@ def adam_counts(state):
   return counts
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('condition, loss', [('labels', 'non_saturating'), ('x2', 'hinge')])
 def test_step_changes_both_players_and_advances_both_optimizers(condition, loss):
   chex.clear_trace_counter()
@@ -78,6 +79,7 @@ def test_generator_uses_the_condition():
   assert not np.allclose(apply(np.zeros(10, int)), apply(np.ones(10, int)))
 
 
+@pytest.mark.slow
 def test_sharded_step_equals_one_device_step():
   family, state, batch = build('labels')
   expected_state, expected = jax.jit(family.train_step)(state, batch)

@@ -109,6 +109,7 @@ def three_views(n=120, seed=9):
   return [latent @ rng.normal(size=(2, d)) + rng.normal(size=(n, d)) for d in (4, 3, 5)]
 
 
+@pytest.mark.slow
 def test_mcca_eigenvalues_and_unit_variance():
   views = three_views()
   ridges = [0.1, 0.0, 0.3]
@@ -218,6 +219,7 @@ MESSAGES = {'samples': 'different sample counts', 'ndim': '2-D', 'nonfinite': 'N
             'k_nonpositive': 'k='}
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(bad_inputs())
 def test_bad_input_always_gets_a_clear_error(case):

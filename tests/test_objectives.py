@@ -4,6 +4,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from absl.testing import parameterized
 from jax.test_util import check_grads
 
@@ -94,6 +95,7 @@ def degenerate_cases():
   ]
 
 
+@pytest.mark.slow
 class DeepCCAGradientTest(parameterized.TestCase):
 
   @parameterized.named_parameters(*degenerate_cases())
@@ -133,6 +135,7 @@ def ey_at_optimum_weights(x1, x2, k):
   return w1 * np.sqrt(rho / 2), w2 * np.sqrt(rho / 2), rho
 
 
+@pytest.mark.slow
 class CCAEYTest(parameterized.TestCase):
 
   def test_maximum_is_sum_of_squared_correlations(self):

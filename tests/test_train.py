@@ -49,8 +49,10 @@ def initial_state(config, batch, total_steps=100):
                             jax.random.PRNGKey(1))
 
 
-@pytest.mark.parametrize('model, objective', [('dcca', 'dcca'), ('dcca', 'ey'),
-                                              ('dcca', 'ey_unbiased'), ('dccae', 'dcca')])
+@pytest.mark.parametrize('model, objective', [
+    ('dcca', 'dcca'), pytest.param('dcca', 'ey', marks=pytest.mark.slow),
+    pytest.param('dcca', 'ey_unbiased', marks=pytest.mark.slow),
+    pytest.param('dccae', 'dcca', marks=pytest.mark.slow)])
 def test_step_lowers_loss_and_compiles_once(model, objective):
   chex.clear_trace_counter()
   batch = digits_batch()
@@ -66,6 +68,7 @@ def test_step_lowers_loss_and_compiles_once(model, objective):
   assert all(np.isfinite(float(v)) for v in metrics.values())
 
 
+@pytest.mark.slow
 def test_sharded_step_equals_one_device_step():
   chex.clear_trace_counter()
   assert jax.device_count() == 4
@@ -90,6 +93,7 @@ def test_sharded_step_equals_one_device_step():
   chex.assert_trees_all_close(sharded_state.params, expected_state.params, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_truncated_latest_checkpoint_is_skipped(tmp_path, caplog):
   batch = digits_batch()
   family, state = initial_state(small_config(), batch)
@@ -141,11 +145,10 @@ def run_args(workdir, steps=40, extra=(), config='demo.py', widths=('encoder',))
           '--config.progress_bar=False', *extra]
 
 
-def cgan_run_args(data_dir, judge_dir):
-  """The modality-conditioned cGAN (two players, two optimizers) in the same harness."""
-  return dict(config='cgan_halves.py:smoke', widths=('generator', 'discriminator'),
-              extra=(f'--config.data.path={data_dir}',
-                     f'--config.evaluation.classifier_workdir={judge_dir}'))
+def cgan_run_args():
+  """The modality-conditioned cGAN (two players, two optimizers) on digits halves, in the
+  same harness."""
+  return dict(config='cgan.py:smoke', widths=('generator', 'discriminator'))
 
 
 def final_params(workdir, step):
@@ -169,11 +172,8 @@ def wait_for_step(workdir, step, process, timeout=120):
 
 @pytest.mark.slow
 @pytest.mark.parametrize('model', ['dcca', 'cgan'])
-def test_sigkill_and_resume_equals_unbroken_run(model, tmp_path, request):
-  options = {}
-  if model == 'cgan':
-    options = cgan_run_args(request.getfixturevalue('data_dir'),
-                            request.getfixturevalue('mnist_judge_dir'))
+def test_sigkill_and_resume_equals_unbroken_run(model, tmp_path):
+  options = cgan_run_args() if model == 'cgan' else {}
   unbroken = tmp_path / 'unbroken'
   subprocess.run(run_args(unbroken, **options), cwd=ROOT, check=True, capture_output=True,
                  timeout=300)

@@ -16,4 +16,6 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
   config = common.generic('kcca', variant)
   config.kernel = ml_collections.ConfigDict(dict(
       k=10, num_landmarks=0, seed=0, width_scales=(0.5, 1.0, 2.0), ridges=(1e-3, 1e-1)))
+  if variant == 'smoke':
+    config.kernel.width_scales, config.kernel.ridges = (1.0,), (1e-2,)
   return config
