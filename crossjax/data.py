@@ -10,6 +10,7 @@ error that says where to put the file. Arrays are read with `allow_pickle=False`
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import hashlib
 import io
@@ -340,10 +341,14 @@ class ShardedBatches:
   epoch, ...), and lists them shard by shard: a pure function of (seed, step), the same for any
   number of processes. A process owning shards `owned` (a contiguous range) keeps only their
   rows and gives its contiguous block of every global batch.
+
+  With prefetch > 0, the next `prefetch` batches are read by as many threads while a step
+  runs: reads from a memory-mapped view larger than memory wait on the disk, and concurrent
+  reads keep it busy. Batches stay a pure function of the step.
   """
 
   def __init__(self, arrays: dict[str, np.ndarray], seed: int, batch_size: int,
-               num_shards: int, owned: range):
+               num_shards: int, owned: range, prefetch: int = 0):
     if batch_size % num_shards:
       raise ValueError(f'batch size {batch_size} is not divisible by {num_shards} data shards')
     num_examples = len(next(iter(arrays.values())))
@@ -352,15 +357,35 @@ class ShardedBatches:
     self.steps_per_epoch = steps_per_epoch(min(self.sizes), self.per_shard)
     self.shards = {shard: {key: value[shard::num_shards] for key, value in arrays.items()}
                    for shard in owned}
+    self.prefetch = prefetch
+    self._readers = (concurrent.futures.ThreadPoolExecutor(prefetch, 'crossjax-batches')
+                     if prefetch else None)
+    self._ahead: dict[int, concurrent.futures.Future] = {}
 
-  def local_batch(self, step: int) -> dict[str, np.ndarray]:
-    """This process's rows of global batch `step`."""
+  def _read(self, step: int) -> dict[str, np.ndarray]:
     epoch, index = divmod(step, self.steps_per_epoch)
     parts = []
     for shard in self.owned:
       rows = batch_indices((self.seed, shard), epoch, index, self.sizes[shard], self.per_shard)
       parts.append({key: value[rows] for key, value in self.shards[shard].items()})
     return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+
+  def local_batch(self, step: int) -> dict[str, np.ndarray]:
+    """This process's rows of global batch `step` (and, with prefetch, reads of the next)."""
+    if self._readers is None:
+      return self._read(step)
+    for stale in [ahead for ahead in self._ahead if ahead < step]:
+      self._ahead.pop(stale).cancel()
+    for ahead in range(step, step + self.prefetch + 1):
+      if ahead not in self._ahead:
+        self._ahead[ahead] = self._readers.submit(self._read, ahead)
+    return self._ahead.pop(step).result()
+
+  def close(self) -> None:
+    """Stops the reader threads (reads still queued are dropped)."""
+    if self._readers is not None:
+      self._readers.shutdown(wait=True, cancel_futures=True)
+      self._ahead.clear()
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:

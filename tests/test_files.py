@@ -310,7 +310,7 @@ def _resident_kib():
 @pytest.mark.skipif(not os.path.exists('/proc/self/status'), reason='needs Linux /proc')
 def test_random_batches_from_a_large_memmap_keep_resident_memory_bounded(tmp_path, rng,
                                                                          monkeypatch):
-  # Pages are released once 40 MiB of file pages are mapped (the default is 1 GiB): far less
+  # Pages are released once 40 MiB of file pages are mapped (the default is 512 MiB): far less
   # than the file.
   before = _resident_kib()
   monkeypatch.setattr(files, '_RELEASE_BYTES', before['RssFile'] * 1024 + (40 << 20))
@@ -364,10 +364,9 @@ class _RecordingRows(np.ndarray):
   """A view that records every row index array it is read with."""
   reads: list = []
 
-  def __getitem__(self, key):
-    if isinstance(key, np.ndarray):
-      _RecordingRows.reads.append(np.array(key))
-    return super().__getitem__(key)
+  def take(self, indices, *args, **kwargs):  # pylint: disable=arguments-differ
+    _RecordingRows.reads.append(np.array(indices))
+    return super().take(indices, *args, **kwargs)
 
 
 def test_a_process_reads_only_the_rows_of_its_own_shards():
@@ -382,3 +381,14 @@ def test_a_process_reads_only_the_rows_of_its_own_shards():
     np.testing.assert_array_equal(batch['x1'][:, 0] // 2 % 4 >= 2, True)
   read = np.concatenate(_RecordingRows.reads)
   assert len(read) == 12 * 20 and set(read % 4) == {2, 3} and read.max() < 160
+
+
+def test_batches_read_ahead_by_threads_are_the_batches_of_the_step():
+  rows = files.Rows(np.arange(800, dtype=np.float32).reshape(400, 2))
+  plain = data.ShardedBatches({'x1': rows}, seed=3, batch_size=40, num_shards=4,
+                              owned=range(4))
+  ahead = data.ShardedBatches({'x1': rows}, seed=3, batch_size=40, num_shards=4,
+                              owned=range(4), prefetch=3)
+  for step in [0, 1, 2, 5, 6, 30, 7]:  # forwards, a jump, and back (a resume)
+    np.testing.assert_array_equal(ahead.local_batch(step)['x1'], plain.local_batch(step)['x1'])
+  ahead.close()

@@ -18,10 +18,12 @@ def data_section(dataset: str) -> ml_collections.ConfigDict:
   by the labels); drop_incomplete drops samples missing a view (a row entirely NaN) for
   models that cannot mask them. standardize: zero mean, unit variance by training statistics.
   num_shards: batches draw evenly from this many fixed shards of the training set, so any
-  process count that divides it reads only its shards and sees the same global batches."""
+  process count that divides it reads only its shards and sees the same global batches.
+  prefetch: batches read ahead by as many threads while a step runs (views on disk)."""
   return ml_collections.ConfigDict(dict(
       name=dataset, path='', views='', labels='', splits='', fractions=(0.8, 0.1, 0.1),
-      standardize=False, drop_incomplete=False, seed=0, max_train_examples=0, num_shards=4))
+      standardize=False, drop_incomplete=False, seed=0, max_train_examples=0, num_shards=4,
+      prefetch=4))
 
 
 def base(model: str, dataset: str) -> ml_collections.ConfigDict:

@@ -195,7 +195,8 @@ def _setup(config, splits, modules):
   mesh = parallel.data_mesh()
   batches = data.ShardedBatches(train_split, config.seed, config.batch_size,
                                 config.data.num_shards,
-                                parallel.process_shards(config.data.num_shards))
+                                parallel.process_shards(config.data.num_shards),
+                                prefetch=config.data.get('prefetch', 0))
   total_steps = config.num_steps or config.num_epochs * batches.steps_per_epoch
   init_key, state_key = jax.random.split(jax.random.PRNGKey(config.seed))
   model, players = family.build(config, batches.local_batch(0), init_key, modules)
@@ -208,7 +209,8 @@ def restore(config: ml_collections.ConfigDict, workdir: str) -> tuple[TrainState
   """(final state, splits) of a finished run in workdir; refuses an unfinished one. For
   evaluations that use another trained model (the cGAN's judge): they never train it."""
   splits = load_splits(config)
-  config, family, _, total_steps, state, _ = _setup(config, splits, None)
+  config, family, batches, total_steps, state, _ = _setup(config, splits, None)
+  batches.close()
   checkpoints = Checkpointer(os.path.join(workdir, 'checkpoints'), config.max_to_keep,
                              family.VALIDATION_METRIC, family.VALIDATION_MODE)
   restored = checkpoints.restore_latest(state)
@@ -251,7 +253,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, splits: dict | None =
   bar = tqdm(total=total_steps, initial=start, unit='step', dynamic_ncols=True,
              disable=jax.process_index() != 0 or not config.progress_bar)
   pending, clock, clock_step, train_seconds = [], time.perf_counter(), start, 0.0
-  with _stop_requests() as stop:
+  with _stop_requests() as stop, contextlib.closing(batches):
     for step in range(start, total_steps):
       batch = parallel.global_batch(batches.local_batch(step), mesh, config.batch_size)
       state, metrics = step_fn(state, batch)

@@ -48,10 +48,11 @@ def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
       file.write(config.to_json_best_effort(indent=2, sort_keys=True) + '\n')
 
 
-# Config keys a resumed run may change: where the data lives, logging, checkpoint cadence, the
-# progress bar and the evaluation after training. Any other change trains another experiment.
-RESUMABLE_CHANGES = ('data.path', 'log_every', 'checkpoint_every', 'max_to_keep', 'progress_bar',
-                     'evaluation')
+# Config keys a resumed run may change: where the data lives and how far it is read ahead,
+# logging, checkpoint cadence, the progress bar and the evaluation after training. Any other
+# change trains another experiment.
+RESUMABLE_CHANGES = ('data.path', 'data.prefetch', 'log_every', 'checkpoint_every',
+                     'max_to_keep', 'progress_bar', 'evaluation')
 
 
 def check_resumed_config(config: ml_collections.ConfigDict, workdir: str) -> None:
