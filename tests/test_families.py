@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from crossjax import data, families
+from crossjax import data, evaluators, families
 from crossjax.configs import cca, cgan, dcca, dccae, kcca, mae
 from crossjax.families import cgan as cgan_family
 from crossjax.train import loop
@@ -54,6 +54,7 @@ def test_generic_config_trains_and_evaluates(model, tmp_path):
     assert results['steps'] == 20
 
 
+@pytest.mark.slow
 def test_sizes_left_to_the_data_are_filled_in(tmp_path):
   config = dcca.get_config('smoke')
   config.num_steps = 2
@@ -74,6 +75,7 @@ def test_sizes_left_to_the_data_are_filled_in(tmp_path):
     (dict(output_dim=-2), 'output_dim must be positive'),
     (dict(k=50), 'evaluation.k = 50 components'),
     (dict(protocols=('svn',)), "unknown evaluation protocol 'svn'"),
+    (dict(protocols=('svm,clustr',)), "unknown evaluation protocol 'clustr'"),
 ])
 def test_settings_that_cannot_work_are_refused_before_anything_is_written(override, message,
                                                                           tmp_path):
@@ -166,3 +168,14 @@ def test_an_encoder_from_outside_crossjax_by_name(tmp_path, monkeypatch):
   config.encoder.kind = 'my_nets:Missing'
   with pytest.raises(ValueError, match="my_nets has no 'Missing'"):
     loop.train(config, str(tmp_path / 'other'))
+
+
+def test_protocols_given_as_on_the_command_line_run_each():
+  rng = np.random.default_rng(0)
+  labels = {name: np.repeat(np.arange(3), 20) for name in ('train', 'tune', 'test')}
+  view1 = {name: rng.normal(size=(60, 4)) + labels[name][:, None] for name in labels}
+  pair = lambda: (view1['test'], view1['test'] + 0.01 * rng.normal(size=(60, 4)))
+  results = evaluators.run(('svm, retrieval',), view1, labels, pair, seed=0)
+  assert set(results) == {'svm_view1', 'retrieval_view1_to_view2'}
+  assert results['retrieval_view1_to_view2']['recall@1'] > 90.0
+  assert evaluators.run(('svm',), view1, None, pair, seed=0) == {}  # no labels: skipped

@@ -45,6 +45,7 @@ def test_ridge_path_shares_the_features_and_equals_separate_fits():
   assert not np.allclose(path[0].cca.correlations, path[1].cca.correlations)
 
 
+@pytest.mark.slow
 def test_kernel_cca_finds_the_nonlinear_relation_that_linear_cca_misses():
   x1, x2 = nonlinear_views(1500)
   t1, t2 = nonlinear_views(500, seed=1)

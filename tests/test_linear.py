@@ -41,6 +41,7 @@ def test_fit_cca_matches_reference(r1, r2):
                                  rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_ridge_with_zero_regulariser_is_cca_and_ridge_shrinks():
   x1, x2 = correlated_views()
   with jax.enable_x64(True):
@@ -236,6 +237,7 @@ def test_bad_input_always_gets_a_clear_error(case):
       objectives.dcca_objective(x1, x2)
 
 
+@pytest.mark.slow
 def test_chunked_one_pass_covariances_match_reference():
   # More rows than two chunks, with a ragged tail and a large offset: the chunked accumulation
   # of centred products against the float64 reference, and non-finite values in any chunk.

@@ -21,16 +21,22 @@ def _module(name: str):
   return importlib.import_module(f'crossjax.evaluators.{name}')
 
 
+def names(protocols: Sequence[str]) -> list[str]:
+  """The protocol names; an entry may hold several separated by commas, as the command line
+  gives them (--config.evaluation.protocols=svm,clustering)."""
+  return [name.strip() for entry in protocols for name in entry.split(',') if name.strip()]
+
+
 def check(protocols: Sequence[str]) -> None:
   """Refuses unknown protocol names (before training)."""
-  for name in protocols:
+  for name in names(protocols):
     _module(name)
 
 
 def run(protocols: Sequence[str], view1: dict, labels: dict | None, pair: Callable,
         seed: int) -> dict:
   results = {}
-  for name in protocols:
+  for name in names(protocols):
     module = _module(name)
     if module.NEEDS_LABELS and labels is None:
       continue
