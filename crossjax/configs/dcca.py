@@ -3,11 +3,13 @@
   ./launch.sh train crossjax/configs/dcca.py --config.data.name=files \
       --config.data.views=a.npy,b.npy [--config.data.labels=y.npy]
 
-output_dim 0 takes min(10, the narrowest view); objective 'dcca' (Andrew et al.), 'ey' or
-'ey_unbiased' (CCA-EY, Chapman et al. 2023: unbiased at any batch size). Evaluated by the total
-correlation of a linear CCA fitted on the training codes, on tune and test; with labels, add
---config.evaluation.protocols=svm,clustering. Your own encoder:
---config.encoder.kind=package.module:Factory (its fields: the other keys of config.encoder).
+output_dim 0 takes min(10, the narrowest view); objective 'dcca' (Andrew et al.),
+'dcca_newton_schulz' (the same on all correlations of two views by matmuls only, no Cholesky
+or SVD: for accelerators), 'ey' or 'ey_unbiased' (CCA-EY, Chapman et al. 2023: unbiased at any
+batch size). Evaluated by the total correlation of a linear CCA fitted on the training codes,
+on tune and test; with labels, add --config.evaluation.protocols=svm,clustering.
+Your own encoder: --config.encoder.kind=package.module:Factory (its fields: the other keys of
+config.encoder).
 """
 
 import ml_collections

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from crossjax import objectives
 from crossjax.models import networks
 
-CORRELATION_OBJECTIVES = ('dcca', 'ey', 'ey_unbiased')
+CORRELATION_OBJECTIVES = ('dcca', 'dcca_newton_schulz', 'ey', 'ey_unbiased')
 
 
 def views_of(batch: dict, m: int) -> list:
@@ -27,16 +27,27 @@ def correlation_objective(codes: Sequence[jax.Array], name: str, k: int | None,
   """The correlation objective to maximise on a batch of codes, and its metrics.
 
   'dcca': Andrew et al.'s sum of the top-k canonical correlations (for m > 2 views, the sum of
-  the top-k MCCA eigenvalues); 'ey': CCA-EY on the batch; 'ey_unbiased': CCA-EY from the two
-  halves of the batch, an unbiased estimate at any batch size (Chapman et al. 2023).
+  the top-k MCCA eigenvalues); 'dcca_newton_schulz': the same for two views and all
+  correlations (k = 0) by matmuls only, for accelerators (`dcca_objective_newton_schulz`);
+  'ey': CCA-EY on the batch; 'ey_unbiased': CCA-EY from the two halves of the batch, an
+  unbiased estimate at any batch size (Chapman et al. 2023).
   Metrics: the objective and 'batch_correlation', the sum of the top-k canonical correlations
-  averaged over pairs of views (ridge-regularised, not differentiated).
+  averaged over pairs of views (ridge-regularised, not differentiated); for
+  'dcca_newton_schulz', 'newton_schulz_residual', the larger whitening residual
+  ||X S X - I||_F (not converged above `objectives.NEWTON_SCHULZ_TOLERANCE`).
   """
+  extra = {}
   if name == 'dcca':
     if len(codes) == 2:
       value = objectives.dcca_objective(codes[0], codes[1], k, ridge, ridge)
     else:
       value = objectives.mcca_objective(codes, k, ridge)
+  elif name == 'dcca_newton_schulz':
+    if len(codes) != 2:
+      raise ValueError(f"objective 'dcca_newton_schulz' takes two views, got {len(codes)}; "
+                       "use 'dcca' (multi-view CCA) for more")
+    value, extra['newton_schulz_residual'] = objectives.dcca_objective_newton_schulz(
+        codes[0], codes[1], k, ridge, ridge, return_residual=True)
   elif name == 'ey':
     value = objectives.cca_ey_objective(codes)
   elif name == 'ey_unbiased':
@@ -45,23 +56,25 @@ def correlation_objective(codes: Sequence[jax.Array], name: str, k: int | None,
                                                  [c[half:2 * half] for c in codes])
   else:
     raise ValueError(f'unknown objective {name!r}; known: {CORRELATION_OBJECTIVES}')
-  if name == 'dcca' and len(codes) == 2:
-    correlation = value
+  if name in ('dcca', 'dcca_newton_schulz') and len(codes) == 2:
+    correlation = value  # no second SVD (none at all for 'dcca_newton_schulz')
   else:
     frozen = [jax.lax.stop_gradient(c) for c in codes]
     pairs = [(i, j) for i in range(len(codes)) for j in range(i + 1, len(codes))]
     correlation = sum(
         jnp.sum(objectives.canonical_correlations(frozen[i], frozen[j], k, ridge, ridge))
         for i, j in pairs) / len(pairs)
-  return value, {'objective': value, 'batch_correlation': jax.lax.stop_gradient(correlation)}
+  return value, {'objective': value, 'batch_correlation': jax.lax.stop_gradient(correlation),
+                 **extra}
 
 
 class DCCA(nn.Module):
   """Deep CCA: one encoder per view, trained to maximise a correlation objective.
 
   Andrew et al. (2013): maximise corr(f1(X1), f2(X2)), the sum of the top-k canonical
-  correlations of the codes; with objective='ey' or 'ey_unbiased', the CCA-EY objective of
-  Chapman et al. (2023) instead. k = 0 uses all components. loss = -objective.
+  correlations of the codes (objective='dcca_newton_schulz': all of them, by matmuls only);
+  with objective='ey' or 'ey_unbiased', the CCA-EY objective of Chapman et al. (2023)
+  instead. k = 0 uses all components. loss = -objective.
   """
   encoders: Sequence[nn.Module]
   objective: str = 'dcca'
@@ -70,7 +83,7 @@ class DCCA(nn.Module):
 
   def encode(self, views: Sequence[jax.Array], train: bool = False) -> list[jax.Array]:
     """Codes in float32 whatever the encoders compute in: the objective's Cholesky and SVD
-    need it."""
+    (or Newton-Schulz iterations) need it."""
     if len(views) != len(self.encoders):
       raise ValueError(f'{len(self.encoders)} encoders for {len(views)} views')
     return [encoder(view, train).astype(jnp.float32)
