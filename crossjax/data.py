@@ -17,6 +17,7 @@ import io
 import os
 import pathlib
 import tempfile
+import threading
 import urllib.request
 import zipfile
 from typing import Callable, Mapping
@@ -333,14 +334,45 @@ def _epoch_order(seed: tuple[int, ...], epoch: int, num_examples: int) -> np.nda
   return order
 
 
+@functools.lru_cache(maxsize=16)
+def _block_epoch_order(seed: tuple[int, ...], epoch: int, num_examples: int, block_rows: int,
+                       window_rows: int) -> np.ndarray:
+  """The order of an epoch read in blocks: the rows cut into blocks of `block_rows`
+  consecutive rows, the blocks put in a seeded random order, and the rows of each window of
+  `window_rows` consecutive positions of that order shuffled among themselves. A pure function
+  of (seed, epoch), like `_epoch_order`."""
+  rng = np.random.default_rng([*seed, epoch])
+  starts = rng.permutation(np.arange(0, num_examples, block_rows))
+  order = np.concatenate([np.arange(start, min(start + block_rows, num_examples))
+                          for start in starts])
+  for begin in range(0, num_examples, window_rows):
+    rng.shuffle(order[begin:begin + window_rows])
+  order.flags.writeable = False
+  return order
+
+
+SHUFFLES = ('rows', 'blocks')
+
+
 class ShardedBatches:
   """Global batches from `num_shards` fixed shards of a training set, for several processes.
 
-  Example i belongs to shard i % num_shards. Batch `step` (counted from the start of training)
-  takes batch_size / num_shards rows of every shard, chosen by batch_indices((seed, shard),
-  epoch, ...), and lists them shard by shard: a pure function of (seed, step), the same for any
-  number of processes. A process owning shards `owned` (a contiguous range) keeps only their
-  rows and gives its contiguous block of every global batch.
+  Batch `step` (counted from the start of training) takes batch_size / num_shards rows of every
+  shard and lists them shard by shard: a pure function of (seed, step), the same for any number
+  of processes. A process owning shards `owned` (a contiguous range) keeps only their rows and
+  gives its contiguous block of every global batch. Within a shard, each epoch is cut into
+  full batches (the remainder is dropped) of an order drawn from ((seed, shard), epoch):
+
+  - shuffle='rows' (the default): a uniform random permutation; shard i holds the examples
+    i, i + num_shards, ... Each batch reads its own rows: random reads.
+  - shuffle='blocks', for views on disk larger than memory: shard i holds a contiguous range
+    of the rows, and its epoch order is `_block_epoch_order`: random blocks of `block_rows`
+    consecutive rows, shuffled together `window_blocks` blocks at a time. A window is read
+    whole, in long sequential reads, and its batches are cut from it in memory; the next window
+    is read while this one trains. A batch then mixes rows of window_blocks (or, across a
+    window boundary, twice as many) blocks per shard rather than of the whole shard: the price
+    of sequential reading (tf.data's shuffle buffer and WebDataset's shards make the same
+    trade). Memory: two windows per shard, window_blocks * block_rows rows each.
 
   With prefetch > 0, the next `prefetch` batches are read by as many threads while a step
   runs: reads from a memory-mapped view larger than memory wait on the disk, and concurrent
@@ -348,30 +380,126 @@ class ShardedBatches:
   """
 
   def __init__(self, arrays: dict[str, np.ndarray], seed: int, batch_size: int,
-               num_shards: int, owned: range, prefetch: int = 0):
+               num_shards: int, owned: range, prefetch: int = 0, shuffle: str = 'rows',
+               block_rows: int = 512, window_blocks: int = 8):
     if batch_size % num_shards:
       raise ValueError(f'batch size {batch_size} is not divisible by {num_shards} data shards')
+    if shuffle not in SHUFFLES:
+      raise ValueError(f'data.shuffle must be one of {SHUFFLES}, got {shuffle!r}')
+    if block_rows < 1 or window_blocks < 1:
+      raise ValueError(f'data.block_rows and data.window_blocks must be >= 1, got {block_rows} '
+                       f'and {window_blocks}')
     num_examples = len(next(iter(arrays.values())))
     self.seed, self.owned, self.per_shard = seed, owned, batch_size // num_shards
-    self.sizes = [len(range(shard, num_examples, num_shards)) for shard in range(num_shards)]
+    self.shuffle, self.block_rows = shuffle, block_rows
+    self.window_rows = block_rows * window_blocks
+    if shuffle == 'rows':
+      self.shards = {shard: {key: value[shard::num_shards] for key, value in arrays.items()}
+                     for shard in owned}
+      self.sizes = [len(range(shard, num_examples, num_shards)) for shard in range(num_shards)]
+    else:
+      bounds = [num_examples * shard // num_shards for shard in range(num_shards + 1)]
+      self.shards = {shard: {key: value[bounds[shard]:bounds[shard + 1]]
+                             for key, value in arrays.items()} for shard in owned}
+      self.sizes = [bounds[shard + 1] - bounds[shard] for shard in range(num_shards)]
     self.steps_per_epoch = steps_per_epoch(min(self.sizes), self.per_shard)
-    self.shards = {shard: {key: value[shard::num_shards] for key, value in arrays.items()}
-                   for shard in owned}
     self.prefetch = prefetch
     self._readers = (concurrent.futures.ThreadPoolExecutor(prefetch, 'crossjax-batches')
                      if prefetch else None)
     self._ahead: dict[int, concurrent.futures.Future] = {}
+    # shuffle='blocks': windows being read or read, by (shard, epoch, window).
+    self._window_reader = (concurrent.futures.ThreadPoolExecutor(1, 'crossjax-windows')
+                           if shuffle == 'blocks' else None)
+    self._windows: dict[tuple[int, int, int], concurrent.futures.Future] = {}
+    self._windows_lock = threading.Lock()
+
+  def _order(self, shard: int, epoch: int) -> np.ndarray:
+    if self.shuffle == 'rows':
+      return _epoch_order((self.seed, shard), epoch, self.sizes[shard])
+    return _block_epoch_order((self.seed, shard), epoch, self.sizes[shard], self.block_rows,
+                              self.window_rows)
+
+  def _window(self, shard: int, epoch: int, window: int) -> concurrent.futures.Future:
+    """The rows of a window in epoch order (its read started now unless it already was)."""
+    key = (shard, epoch, window)
+    with self._windows_lock:
+      if key not in self._windows:
+        def read():
+          rows = self._order(shard, epoch)[window * self.window_rows:
+                                           (window + 1) * self.window_rows]
+          return {name: value[rows] for name, value in self.shards[shard].items()}
+        self._windows[key] = self._window_reader.submit(read)
+      return self._windows[key]
+
+  def _shard_rows(self, shard: int, epoch: int, index: int) -> dict[str, np.ndarray]:
+    begin, end = index * self.per_shard, (index + 1) * self.per_shard
+    if self.shuffle == 'rows':
+      rows = self._order(shard, epoch)[begin:end]
+      return {key: value[rows] for key, value in self.shards[shard].items()}
+    first, last = begin // self.window_rows, (end - 1) // self.window_rows
+    windows = [self._window(shard, epoch, window) for window in range(first, last + 1)]
+    # The next window (or the next epoch's first) is read while this one trains.
+    if (last + 1) * self.window_rows < self.sizes[shard]:
+      self._window(shard, epoch, last + 1)
+    else:
+      self._window(shard, epoch + 1, 0)
+    parts = []
+    for window, read in zip(range(first, last + 1), windows):
+      rows = read.result()
+      offset = window * self.window_rows
+      parts.append({key: value[max(begin - offset, 0):end - offset]
+                    for key, value in rows.items()})
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
   def _read(self, step: int) -> dict[str, np.ndarray]:
     epoch, index = divmod(step, self.steps_per_epoch)
-    parts = []
-    for shard in self.owned:
-      rows = batch_indices((self.seed, shard), epoch, index, self.sizes[shard], self.per_shard)
-      parts.append({key: value[rows] for key, value in self.shards[shard].items()})
+    parts = [self._shard_rows(shard, epoch, index) for shard in self.owned]
     return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+
+  def positions(self, step: int, count: int) -> np.ndarray:
+    """(count, owned shards, batch_size / num_shards) int32: the rows, within each owned
+    shard, of batches step .. step + count - 1, as `local_batch` reads them."""
+    out = np.empty((count, len(self.owned), self.per_shard), np.int32)
+    for i in range(count):
+      epoch, index = divmod(step + i, self.steps_per_epoch)
+      for j, shard in enumerate(self.owned):
+        out[i, j] = self._order(shard, epoch)[index * self.per_shard:
+                                              (index + 1) * self.per_shard]
+    return out
+
+  def resident_bytes(self) -> int:
+    """Bytes of `stacked_shards()`."""
+    longest = max(self.sizes[shard] for shard in self.owned)
+    return sum(len(self.owned) * longest * int(np.prod(value.shape[1:], dtype=np.int64))
+               * np.dtype(value.dtype).itemsize
+               for value in self.shards[self.owned[0]].values())
+
+  def stacked_shards(self) -> dict[str, np.ndarray]:
+    """This process's shards whole, as (owned shards, longest shard, ...) arrays, shorter
+    shards padded with zero rows that `positions` never names: the training data for steps
+    that gather their batches in device memory."""
+    longest = max(self.sizes[shard] for shard in self.owned)
+    stacked = {}
+    for key, value in self.shards[self.owned[0]].items():
+      out = np.zeros((len(self.owned), longest) + value.shape[1:], value.dtype)
+      for j, shard in enumerate(self.owned):
+        rows = self.shards[shard][key]
+        out[j, :len(rows)] = np.asarray(rows)
+      stacked[key] = out
+    return stacked
+
+  def _forget_windows_before(self, step: int) -> None:
+    """Drops the windows that batches from `step` on no longer read."""
+    epoch, index = divmod(step, self.steps_per_epoch)
+    first = index * self.per_shard // self.window_rows
+    with self._windows_lock:
+      for key in [key for key in self._windows if key[1:] < (epoch, first)]:
+        del self._windows[key]
 
   def local_batch(self, step: int) -> dict[str, np.ndarray]:
     """This process's rows of global batch `step` (and, with prefetch, reads of the next)."""
+    if self.shuffle == 'blocks':
+      self._forget_windows_before(step)
     if self._readers is None:
       return self._read(step)
     for stale in [ahead for ahead in self._ahead if ahead < step]:
@@ -383,9 +511,11 @@ class ShardedBatches:
 
   def close(self) -> None:
     """Stops the reader threads (reads still queued are dropped)."""
-    if self._readers is not None:
-      self._readers.shutdown(wait=True, cancel_futures=True)
-      self._ahead.clear()
+    for executor in (self._readers, self._window_reader):
+      if executor is not None:
+        executor.shutdown(wait=True, cancel_futures=True)
+    self._ahead.clear()
+    self._windows.clear()
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:

@@ -70,6 +70,8 @@ def _release(array) -> None:
 # (`_release_when_resident`): releasing after every batch made each batch fault its pages in
 # again (~30 % slower steps).
 _RELEASE_BYTES = 1 << 29
+# Rows in a run of consecutive rows from which a read asks for the run in one request.
+_RUN_ROWS = 16
 _PAGE_BYTES = os.sysconf('SC_PAGE_SIZE') if hasattr(os, 'sysconf') else 4096
 
 
@@ -185,8 +187,12 @@ class Rows:
     # In file order: a memmap is then read forwards, each page once.
     order = np.argsort(rows, kind='stable')
     ordered = rows[order]
-    if len(ordered) > 1 and ordered[-1] - ordered[0] == len(ordered) - 1:
-      _read_ahead(self.source, int(ordered[0]), len(ordered))  # a run of rows: a chunk
+    # Runs of consecutive rows (chunks, blocks of data.shuffle='blocks') are asked for in
+    # large requests; single rows are faulted in as they are met.
+    starts = np.flatnonzero(np.diff(ordered, prepend=-2) != 1)
+    lengths = np.diff(starts, append=len(ordered))
+    for start, length in zip(starts[lengths >= _RUN_ROWS], lengths[lengths >= _RUN_ROWS]):
+      _read_ahead(self.source, int(ordered[start]), int(length))
     block = np.take(self.source, ordered, axis=0)  # releases the GIL (prefetch threads)
     _release_when_resident(self.source)
     if self.mean is not None:

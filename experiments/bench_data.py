@@ -50,6 +50,10 @@ _ROUNDS = flags.DEFINE_integer('rounds', 2, 'Rounds of (memory-mapped run, in-me
 _SUBSET_ROWS = flags.DEFINE_integer('subset_rows', 200_000,
                                     'Rows of the in-memory subset (at most half the rows).')
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/bench', 'Where to write data.json/.md.')
+_SHUFFLE = flags.DEFINE_enum('shuffle', 'blocks', ['blocks', 'rows'],
+                             'data.shuffle of the compared runs (both the same).')
+_REFERENCE_RUN = flags.DEFINE_bool('reference_run', True, 'Also one memory-mapped run with '
+                              "data.shuffle='rows' (random row reads), for reference.")
 
 FEATURES = 1024
 LATENT = 10
@@ -187,7 +191,8 @@ def interval_step_seconds(metrics_path: pathlib.Path) -> list[float]:
   return [1 / rate for rate in rates[1:]]
 
 
-def train(name: str, views: str, splits: pathlib.Path, workdir: pathlib.Path) -> dict:
+def train(name: str, views: str, splits: pathlib.Path, workdir: pathlib.Path,
+          shuffle: str) -> dict:
   """One Deep CCA run from scratch in a fresh process: its memory, step times and results."""
   shutil.rmtree(workdir, ignore_errors=True)
   workdir.mkdir(parents=True)
@@ -196,12 +201,13 @@ def train(name: str, views: str, splits: pathlib.Path, workdir: pathlib.Path) ->
              f'--workdir={workdir}', '--config.data.name=files', f'--config.data.views={views}',
              f'--config.data.splits={splits}', f'--config.num_steps={steps}',
              f'--config.batch_size={_BATCH_SIZE.value}', f'--config.log_every={_LOG_EVERY.value}',
-             f'--config.checkpoint_every={steps}', '--config.progress_bar=False']
-  print(f'Training on the {name} ({workdir})', flush=True)
+             f'--config.checkpoint_every={steps}', '--config.progress_bar=False',
+             f'--config.data.shuffle={shuffle}']
+  print(f'Training on the {name}, data.shuffle={shuffle} ({workdir})', flush=True)
   run = run_measured(command, workdir / 'log.txt')
   times = interval_step_seconds(workdir / 'metrics.jsonl')
   results = json.loads((workdir / 'results.json').read_text())
-  run.update(data=name, median_step_s=statistics.median(times), step_s=times,
+  run.update(data=name, shuffle=shuffle, median_step_s=statistics.median(times), step_s=times,
              train_seconds=results['train_seconds_this_run'],
              num_train_examples=results['num_train_examples'],
              test_total_correlation=results['total_correlation']['test'])
@@ -249,10 +255,16 @@ def main(argv):
         ('memory-mapped views', big_views, paths['splits.npz'], rows),
         ('in-memory subset', f'{subset}:x1,{subset}:x2', paths['subset_splits.npz'],
          subset_rows)):
-      run = train(name, views, splits, folder / 'runs' / f'{name.split()[0]}_{round_}')
+      run = train(name, views, splits, folder / 'runs' / f'{name.split()[0]}_{round_}',
+                  _SHUFFLE.value)
       runs.append(dict(run, round=round_, data_gib=2 * num_rows * FEATURES * 4 / GIB))
   big = [run for run in runs if run['data'] == 'memory-mapped views']
   small = [run for run in runs if run['data'] == 'in-memory subset']
+  other = 'rows' if _SHUFFLE.value == 'blocks' else 'blocks'
+  if _REFERENCE_RUN.value:
+    run = train('memory-mapped views', big_views, paths['splits.npz'],
+                folder / 'runs' / f'memory-mapped_{other}', other)
+    runs.append(dict(run, round=_ROUNDS.value + 1, data_gib=view_bytes / GIB))
   ratio = (statistics.median(t for run in big for t in run['step_s'])
            / statistics.median(t for run in small for t in run['step_s']))
   round_ratios = [b['median_step_s'] / s['median_step_s'] for b, s in zip(big, small)]
@@ -265,14 +277,15 @@ def main(argv):
              'step_time_ratio': ratio, 'step_time_ratio_per_round': round_ratios}
   model = f'{FEATURES}-{"-".join(map(str, config["encoder"]["widths"]))}-{config["output_dim"]}'
   table = bench_utils.markdown_table(
-      ['data', 'round', 'views GiB', 'training rows', 'peak RSS GiB', 'RssAnon GiB',
+      ['data', 'shuffle', 'round', 'views GiB', 'training rows', 'peak RSS GiB', 'RssAnon GiB',
        'RssFile GiB', 'median step ms', 'process wall s', 'test total corr'],
-      [[run['data'], run['round'], run['data_gib'], run['num_train_examples'], run['peak_rss_gib'],
+      [[run['data'], run['shuffle'], run['round'], run['data_gib'], run['num_train_examples'], run['peak_rss_gib'],
         run['peak_rss_anon_gib'], run['peak_rss_file_gib'], 1e3 * run['median_step_s'],
         run['wall_s'], run['test_total_correlation']] for run in runs])
   markdown = '\n\n'.join([
       '## Out-of-core data: Deep CCA from memory-mapped .npy views',
-      f'`./launch.sh bench data --size_gib={_SIZE_GIB.value:g} --steps={_STEPS.value}`. '
+      f'`./launch.sh bench data --size_gib={_SIZE_GIB.value:g} --steps={_STEPS.value} '
+      f'--shuffle={_SHUFFLE.value}`. '
       f'Machine: {machine["cpu_count"]} CPUs, {memory_bytes() / GIB:.1f} GiB memory, '
       f'{machine["devices"]}; jax {machine["jax"]}; commit {machine["commit"]}; '
       f'{machine["date"]}. Two float32 views of {rows} rows x {FEATURES} features, '
@@ -283,24 +296,25 @@ def main(argv):
       f'(crossjax/configs/dcca.py: encoders {model}, batch {config["batch_size"]}, Adam), '
       f'{_STEPS.value} steps per run, each run in a fresh process, alternating the '
       f'memory-mapped views with an in-memory subset (their first {subset_rows} rows, loaded '
-      f'from an .npz); both hold out {HELD_OUT} rows each for tune and test. Step time: median '
+      f'from an .npz); both hold out {HELD_OUT} rows each for tune and test, both with '
+      f'data.shuffle={_SHUFFLE.value} (see crossjax.data.ShardedBatches; blocks of '
+      f'{config["data"]["block_rows"]} rows, {config["data"]["window_blocks"]} per window and '
+      f'shard), and one last run of the memory-mapped views with data.shuffle={other}, for '
+      f'reference{"" if _REFERENCE_RUN.value else " (not run: --noreference_run)"}. Step time: median '
       f'of the {_LOG_EVERY.value}-step log intervals, the first (compilation) left out. Peak '
       "RSS: the kernel's high-water mark of the process (all of it: loading, validation, "
       'training, evaluation on every training row); RssAnon and RssFile: its parts, sampled '
       'every 0.1 s.',
       table,
-      f'Step time, memory-mapped / in-memory: {ratio:.3f} (medians over all rounds; per round '
+      f'Step time, memory-mapped / in-memory, data.shuffle={_SHUFFLE.value}: {ratio:.3f} '
+      f'(medians over all rounds; per round '
       f'{min(round_ratios):.3f}-{max(round_ratios):.3f}). The validation pass of `files` '
       f'(finiteness and statistics: one sequential read of every row, before training), timed '
       f'alone in a fresh process: {validation["seconds"]:.1f} s ({validation["gb_per_s"]:.2f} '
       f'GB/s), peak RSS {validation["peak_rss_gib"]:.2f} GiB.'])
   bench_utils.write(_WORKDIR.value, 'data', results, markdown)
   if out_of_core:
-    body = '\n'.join('#' + line if line.startswith('#') else line for line in markdown.splitlines())
-    path = ROOT / 'BENCHMARKS.md'
-    path.write_text(bench_all.merge_part(path.read_text() if path.exists() else '',
-                                         f'{bench_all.hardware(machine)}: out-of-core data', body))
-    print(f'Wrote {path}')
+    bench_all.write_part(machine, 'out-of-core data', markdown)
   if not _KEEP.value:
     for path in [*paths.values(), folder / 'views.json']:
       path.unlink(missing_ok=True)

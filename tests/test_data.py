@@ -170,3 +170,39 @@ def test_sharded_batches_are_the_same_for_any_process_count():
              for label in shard['labels'])
   with pytest.raises(ValueError, match='not divisible by 4 data shards'):
     data.ShardedBatches(arrays, 3, 10, 4, range(4))
+
+
+def test_block_shuffled_batches_read_whole_windows_and_cover_each_epoch():
+  """data.shuffle='blocks': shards are contiguous ranges, each window is a few blocks of
+  consecutive rows shuffled together, every epoch visits every row once, and batches are the
+  same for any process count, with or without reader threads, in any order of steps."""
+  arrays = {'labels': np.arange(403)}
+  options = dict(seed=3, batch_size=20, num_shards=4, shuffle='blocks', block_rows=8,
+                 window_blocks=3)
+  whole = data.ShardedBatches(arrays, owned=range(4), **options)
+  ahead = data.ShardedBatches(arrays, owned=range(4), prefetch=3, **options)
+  halves = [data.ShardedBatches(arrays, owned=owned, **options)
+            for owned in (range(0, 2), range(2, 4))]
+  assert whole.sizes == [100, 101, 101, 101] and whole.steps_per_epoch == 20
+  epoch = [whole.local_batch(step)['labels'] for step in range(20)]
+  visited = np.concatenate(epoch)
+  assert len(np.unique(visited)) == 400  # each shard's 100 full batches' rows, once each
+  assert np.bincount(np.searchsorted([100, 201, 302], visited, side='right')).tolist() == [
+      100] * 4
+  for step in (0, 1, 19, 20, 7, 45, 3):  # across epochs, and back (a resume)
+    batch = whole.local_batch(step)['labels']
+    np.testing.assert_array_equal(ahead.local_batch(step)['labels'], batch)
+    np.testing.assert_array_equal(
+        np.concatenate([half.local_batch(step)['labels'] for half in halves]), batch)
+    for shard, rows in enumerate(batch.reshape(4, 5)):
+      assert np.all((rows >= [0, 100, 201, 302][shard]) & (rows < [100, 201, 302, 403][shard]))
+  # Within a shard, the 5 rows of a batch come from the blocks of one window (or two, where
+  # the batch crosses a window boundary): at most 6 blocks of 8 consecutive rows.
+  shard_0 = np.concatenate([batch[:5] for batch in epoch])
+  for begin in range(0, 100, 24):
+    window = shard_0[begin:begin + 24]
+    assert len(np.unique(window // 8)) <= 4  # 3 blocks, or a cut block at the shard's end
+  assert not np.array_equal(whole.local_batch(20)['labels'], epoch[0])  # a new epoch order
+  ahead.close()
+  with pytest.raises(ValueError, match="data.shuffle must be one of"):
+    data.ShardedBatches(arrays, owned=range(4), **{**options, 'shuffle': 'files'})
