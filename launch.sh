@@ -7,7 +7,7 @@
 #   ./launch.sh reproduce NAME [NAME ...] a paper experiment: train (or resume) and evaluate
 #   ./launch.sh reproduce --list|--table  the names / rebuild RESULTS.md from runs/
 #   ./launch.sh bench                    every benchmark, then BENCHMARKS.md
-#   ./launch.sh bench linear|dcca|steps|data  one benchmark (data: 26 GiB of views, not in bench)
+#   ./launch.sh bench linear|dcca|steps|data|loop|newton_schulz  one benchmark (data: 26 GiB of views, not in bench)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -71,15 +71,25 @@ case "$command" in
         --num_processes="$processes" --process_id="$i" "$@" &
       pids+=($!)
     done
-    trap 'kill -TERM "${pids[@]}" 2>/dev/null' TERM INT
-    status=0
-    for ((i = 0; i < processes; i++)); do
-      code=0
+    # A signal here (Ctrl-C reaches the processes too) is passed on as SIGTERM, which the
+    # processes heed even before their training loop; in it they agree on a step to stop at,
+    # save it and exit with 128 + the signal. A process that ends otherwise stops the others.
+    signals=0
+    trap 'signals=$((signals + 1)); kill -TERM "${pids[@]}" 2>/dev/null || true' TERM INT
+    status=0 left=$processes
+    while [ "$left" -gt 0 ]; do
+      code=0 seen=$signals
       wait -n || code=$?
+      [ "$signals" -eq "$seen" ] || continue  # the trap ended the wait: no process ended
+      # (or one did as the trap came: then none is left to wait for at the end)
+      [ "$code" -ne 127 ] || [ -n "$(jobs -rp)" ] || break
+      left=$((left - 1))
       if [ "$code" -ne 0 ] && [ "$status" -eq 0 ]; then
         status=$code
-        echo "a training process failed (exit $code): stopping the others" >&2
-        kill -TERM "${pids[@]}" 2>/dev/null || true
+        if [ "$signals" -eq 0 ]; then  # (after a stop they are stopping, or gone, already)
+          echo "a training process ended (exit $code): stopping the others" >&2
+          kill -TERM "${pids[@]}" 2>/dev/null || true
+        fi
       fi
     done
     exit "$status"

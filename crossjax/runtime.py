@@ -18,6 +18,9 @@ def limit_lapack_threads(threads: int = 1) -> list[str]:
   """
   if 'OPENBLAS_NUM_THREADS' in os.environ:
     return []
+  # jaxlib loads SciPy's OpenBLAS only at its first decomposition: load it now, or there is
+  # nothing yet to limit (and the limit never comes).
+  import scipy.linalg  # pylint: disable=import-outside-toplevel,unused-import
   from threadpoolctl import ThreadpoolController  # pylint: disable=import-outside-toplevel
   controller = ThreadpoolController()
   limited = []

@@ -44,6 +44,17 @@ def merge_part(document: str, title: str, body: str) -> str:
                             for name, lines in parts.items())
 
 
+def write_part(machine: dict, topic: str, markdown: str) -> pathlib.Path:
+  """Puts a benchmark run apart from `./launch.sh bench` into BENCHMARKS.md, as the part
+  '<hardware>: <topic>' (its '## ' headings become '### ')."""
+  body = '\n'.join('#' + line if line.startswith('#') else line for line in markdown.splitlines())
+  path = ROOT / 'BENCHMARKS.md'
+  path.write_text(merge_part(path.read_text() if path.exists() else '',
+                             f'{hardware(machine)}: {topic}', body))
+  print(f'Wrote {path}')
+  return path
+
+
 def main() -> int:
   workdir = ROOT / 'runs' / 'bench'
   sections = []

@@ -19,7 +19,7 @@ from absl import app, flags
 
 from crossjax import objectives, runtime
 from crossjax.train import writer
-from experiments import bench_utils
+from experiments import bench_all, bench_utils
 
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/bench',
                                'Where to write newton_schulz.json/.md.')
@@ -65,9 +65,6 @@ def time_width(batch_size: int, dim: int, repeats: int, iterations: int, ridge: 
 
 def main(argv):
   del argv
-  # As the entry points do: Cholesky and SVD on one thread. jaxlib loads SciPy's OpenBLAS at
-  # its first decomposition, so load it first or there is nothing yet to limit.
-  import scipy.linalg  # pylint: disable=import-outside-toplevel,unused-import
   limited = runtime.limit_lapack_threads()
   rows = [time_width(_BATCH_SIZE.value, int(dim), _REPEATS.value, _ITERATIONS.value,
                      _RIDGE.value) for dim in _DIMS.value]
@@ -91,6 +88,7 @@ def main(argv):
            'first call s (Cholesky)', 'first call s (NS)', 'value rel. diff.', 'grad rel. diff.'],
           table)])
   bench_utils.write(_WORKDIR.value, 'newton_schulz', results, markdown)
+  bench_all.write_part(results['machine'], 'Deep CCA objective', markdown)
 
 
 if __name__ == '__main__':

@@ -19,11 +19,16 @@ def data_section(dataset: str) -> ml_collections.ConfigDict:
   models that cannot mask them. standardize: zero mean, unit variance by training statistics.
   num_shards: batches draw evenly from this many fixed shards of the training set, so any
   process count that divides it reads only its shards and sees the same global batches.
-  prefetch: batches read ahead by as many threads while a step runs (views on disk)."""
+  prefetch: batches read ahead by as many threads while a step runs (views on disk).
+  shuffle: 'rows' (each epoch a uniform permutation: random reads) or 'blocks' for views on
+  disk larger than memory (random blocks of block_rows consecutive rows, shuffled together
+  window_blocks at a time and read sequentially; see data.ShardedBatches).
+  device_budget_gib: where the training split takes no more than this per device (and
+  steps_per_dispatch > 1), it is placed in device memory once and batches are gathered there."""
   return ml_collections.ConfigDict(dict(
       name=dataset, path='', views='', labels='', splits='', fractions=(0.8, 0.1, 0.1),
       standardize=False, drop_incomplete=False, seed=0, max_train_examples=0, num_shards=4,
-      prefetch=4))
+      prefetch=4, shuffle='rows', block_rows=512, window_blocks=8, device_budget_gib=2.0))
 
 
 def base(model: str, dataset: str) -> ml_collections.ConfigDict:
@@ -38,6 +43,10 @@ def base(model: str, dataset: str) -> ml_collections.ConfigDict:
   config.log_every = 50
   config.checkpoint_every = 500
   config.eval_every = 0  # 0: at every checkpoint
+  # Train steps per dispatch to the devices (one compiled loop; results equal one step at a
+  # time); with the training split in device memory (data.device_budget_gib) the batches are
+  # gathered there too.
+  config.steps_per_dispatch = 20
   config.eval_examples = 5000  # tune examples in the validation batch (best checkpoint)
   config.max_to_keep = 2
   config.progress_bar = True

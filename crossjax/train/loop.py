@@ -14,8 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import signal
-import threading
 import time
 
 import jax
@@ -24,43 +22,14 @@ import numpy as np
 from tqdm import tqdm
 
 from crossjax import data, families, figures
-from crossjax.train import parallel, writer
+from crossjax.train import parallel, steps, writer
 from crossjax.train.checkpoint import Checkpointer
+from crossjax.train.preemption import Preempted, StopRequests
 from crossjax.train.state import TrainState, create_state
 
 
 class NonFiniteError(RuntimeError):
   """A NaN or Inf metric: the run stops and the last good checkpoint is kept."""
-
-
-class Preempted(RuntimeError):
-  """SIGTERM or SIGINT: a checkpoint was saved, the run stops; start it again to resume."""
-
-  def __init__(self, signum: int, step: int):
-    super().__init__(f'stopped by {signal.Signals(signum).name} at step {step}, checkpoint saved')
-    self.signum = signum
-
-
-@contextlib.contextmanager
-def _stop_requests():
-  """Records SIGTERM/SIGINT in the yielded dict instead of dying mid-step."""
-  requests = {'signal': None}
-  previous = {}
-  if threading.current_thread() is not threading.main_thread():
-    yield requests  # signals reach the main thread only (e.g. an estimator fitted in a thread)
-    return
-
-  def handler(signum, frame):
-    del frame
-    requests['signal'] = signum
-
-  for signum in (signal.SIGTERM, signal.SIGINT):
-    previous[signum] = signal.signal(signum, handler)
-  try:
-    yield requests
-  finally:
-    for signum, old in previous.items():
-      signal.signal(signum, old)
 
 
 def _check_finite(history, last_good: int | None) -> None:
@@ -196,13 +165,96 @@ def _setup(config, splits, modules):
   batches = data.ShardedBatches(train_split, config.seed, config.batch_size,
                                 config.data.num_shards,
                                 parallel.process_shards(config.data.num_shards),
-                                prefetch=config.data.get('prefetch', 0))
+                                prefetch=config.data.get('prefetch', 0),
+                                shuffle=config.data.get('shuffle', 'rows'),
+                                block_rows=config.data.get('block_rows', 512),
+                                window_blocks=config.data.get('window_blocks', 8))
   total_steps = config.num_steps or config.num_epochs * batches.steps_per_epoch
   init_key, state_key = jax.random.split(jax.random.PRNGKey(config.seed))
   model, players = family.build(config, batches.local_batch(0), init_key, modules)
   state = create_state(model, players, family.optimizers(config, total_steps), state_key)
   state = jax.device_put(state, parallel.replicated(mesh))
   return config, family, batches, total_steps, state, mesh
+
+
+def _next_boundary(step: int, config, eval_every: int, total_steps: int) -> int:
+  """The step a dispatch from `step` runs to: steps_per_dispatch steps, cut at the next log,
+  evaluation or checkpoint step (so these fall between dispatches) and at the end."""
+  end = min(step + max(config.get('steps_per_dispatch', 1), 1), total_steps)
+  for every in (config.log_every, eval_every, config.checkpoint_every):
+    end = min(end, (step // every + 1) * every)
+  return end
+
+
+def _dispatcher(config, family, batches: data.ShardedBatches, mesh):
+  """(run_steps, stacked, description): run_steps(state, step, count) trains steps step ..
+  step + count - 1 and returns (state, metrics on the device), stacked on a leading axis of
+  steps_per_dispatch where `stacked`.
+
+  steps_per_dispatch = 1: one jitted step per batch read on the host. Above 1: one compiled
+  loop of up to that many steps per dispatch (`steps.gathered_steps`, `steps.streamed_steps`),
+  equal to as many single steps. Its batches are gathered on the devices from the training
+  split placed there once, where that takes at most data.device_budget_gib per device and the
+  shards divide over the devices; otherwise they are read on the host and sent together.
+  """
+  replicated = parallel.replicated(mesh)
+  capacity = config.get('steps_per_dispatch', 1)
+  if capacity <= 1:
+    single = jax.jit(family.train_step, donate_argnums=0, out_shardings=replicated)
+
+    def run_single(state, step, count):
+      del count  # always 1: _next_boundary
+      return single(state, parallel.global_batch(batches.local_batch(step), mesh,
+                                                 config.batch_size))
+
+    return run_single, False, 'one step per dispatch, batches read on the host'
+  num_shards = config.data.num_shards
+  per_device = batches.resident_bytes() / jax.local_device_count()
+  budget = config.data.get('device_budget_gib', 0.0) * 2**30
+  if per_device <= budget and num_shards % jax.device_count() == 0:
+    shards = {key: parallel.global_along(value, mesh, 0, num_shards)
+              for key, value in batches.stacked_shards().items()}
+    gathered = jax.jit(steps.gathered_steps(family.train_step, parallel.batch_sharded(mesh)),
+                       donate_argnums=0, out_shardings=(replicated, replicated))
+
+    def run_gathered(state, step, count):
+      positions = np.zeros((capacity, len(batches.owned), batches.per_shard), np.int32)
+      positions[:count] = batches.positions(step, count)
+      return gathered(state, count, shards,
+                      parallel.global_along(positions, mesh, 1, num_shards))
+
+    return run_gathered, True, (f'up to {capacity} steps per dispatch, the training split in device '
+                          f'memory ({per_device / 2**20:.0f} MiB per device)')
+  streamed = jax.jit(steps.streamed_steps(family.train_step), donate_argnums=0,
+                     out_shardings=(replicated, replicated))
+
+  def run_streamed(state, step, count):
+    local = [batches.local_batch(ahead) for ahead in range(step, step + count)]
+    stacked = {}
+    for key, first in local[0].items():
+      value = np.zeros((capacity,) + first.shape, first.dtype)
+      value[:count] = [batch[key] for batch in local]
+      stacked[key] = parallel.global_along(value, mesh, 1, config.batch_size)
+    return streamed(state, count, stacked)
+
+  why = ('over data.device_budget_gib' if per_device > budget else
+         f'{num_shards} data shards do not divide over {jax.device_count()} devices')
+  return run_streamed, True, (f'up to {capacity} steps per dispatch, batches read on the host (the '
+                        f'training split in device memory would take {per_device / 2**20:.0f} '
+                        f'MiB per device: {why})')
+
+
+def _per_step(dispatches) -> list[tuple[int, dict]]:
+  """(step, metrics) pairs from dispatches' (first step, end, metrics) on the host, metrics
+  stacked on a leading axis where steps_per_dispatch > 1."""
+  history = []
+  for step, end, metrics, stacked in dispatches:
+    if not stacked:
+      history.append((end, metrics))
+      continue
+    history += [(done, jax.tree.map(lambda value, i=done - step - 1: value[i], metrics))
+                for done in range(step + 1, end + 1)]
+  return history
 
 
 def restore(config: ml_collections.ConfigDict, workdir: str) -> tuple[TrainState, dict]:
@@ -244,31 +296,34 @@ def train(config: ml_collections.ConfigDict, workdir: str, splits: dict | None =
   start = int(state.step)
   metric_writer = writer.MetricWriter(workdir, resume_step=start if restored is not None else None)
 
-  step_fn = jax.jit(family.train_step, donate_argnums=0, out_shardings=replicated)
+  run_steps, stacked, dispatch = _dispatcher(config, family, batches, mesh)
   eval_fn = jax.jit(family.eval_step)
   tune = splits['tune']
   tune_batch = {key: np.asarray(tune[key][:config.eval_examples])
                 for key in family.batch_keys(tune)}
   eval_every = config.eval_every or config.checkpoint_every
+  if jax.process_index() == 0 and config.progress_bar:
+    print(f'Training: {dispatch}', flush=True)
   bar = tqdm(total=total_steps, initial=start, unit='step', dynamic_ncols=True,
              disable=jax.process_index() != 0 or not config.progress_bar)
   pending, clock, clock_step, train_seconds = [], time.perf_counter(), start, 0.0
-  with _stop_requests() as stop, contextlib.closing(batches):
-    for step in range(start, total_steps):
-      batch = parallel.global_batch(batches.local_batch(step), mesh, config.batch_size)
-      state, metrics = step_fn(state, batch)
-      done = step + 1
-      pending.append((done, metrics))
+  with StopRequests(start, total_steps) as stop, contextlib.closing(batches):
+    done = start
+    while done < total_steps:
+      step = done
+      done = _next_boundary(step, config, eval_every, total_steps)
+      state, metrics = run_steps(state, step, done - step)
+      pending.append((step, done, metrics, stacked))
       last = done == total_steps
       log_now = done % config.log_every == 0 or last
       eval_now = done % eval_every == 0 or last
-      # Read the flag once: a signal that lands later in this iteration is handled in the next,
-      # so a stop always comes with a save.
-      stopping = stop['signal'] is not None
+      # Asked once per dispatch: every process stops at the same step, and a stop comes with a
+      # save.
+      stopping = stop.reached(done)
       save_now = done % config.checkpoint_every == 0 or last or stopping
       if not (log_now or eval_now or save_now):
         continue
-      history = jax.device_get(pending)
+      history = _per_step(jax.device_get(pending))
       pending = []
       _check_finite(history, checkpoints.latest_step())
       now = time.perf_counter()
@@ -289,7 +344,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, splits: dict | None =
       if stopping:
         checkpoints.wait()
         bar.close()
-        raise Preempted(stop['signal'], done)
+        raise Preempted(stop.signum, done)
       clock, clock_step = time.perf_counter(), done
   bar.close()
   checkpoints.wait()

@@ -56,6 +56,9 @@ def initialize_distributed(coordinator_address: str = '', num_processes: int = 0
                                                  os._exit(1)))  # pylint: disable=protected-access
   watchdog.daemon = True
   watchdog.start()
+  # JAX's preemption notifier would take SIGTERM from the default action (a process signalled
+  # before its loop would go on training): the loop's StopRequests handles signals instead.
+  jax.config.update('jax_enable_preemption_service', False)
   try:
     jax.distributed.initialize(initialization_timeout=timeout_s + 30, **kwargs)
   finally:
@@ -109,3 +112,11 @@ def local_copy(tree):
   For work every process does alike and on its own (evaluation): no cross-process traffic.
   """
   return jax.tree.map(lambda x: x.addressable_data(0) if isinstance(x, jax.Array) else x, tree)
+
+
+def global_along(local: np.ndarray, mesh: Mesh, axis: int, global_size: int) -> jax.Array:
+  """A global array sharded over 'data' along `axis`, from this process's contiguous part of
+  it (`global_batch` is the case axis 0; stacked batches of several steps use axis 1)."""
+  spec = P(*([None] * axis), DATA_AXIS)
+  shape = local.shape[:axis] + (global_size,) + local.shape[axis + 1:]
+  return jax.make_array_from_process_local_data(NamedSharding(mesh, spec), local, shape)

@@ -9,6 +9,7 @@ only at log steps.
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from crossjax.models import gan
@@ -80,3 +81,55 @@ def gan_eval_step(state: TrainState, batch: dict) -> dict:
   (_, d_metrics), (_, g_metrics) = state.model.apply({'params': state.params}, batch, False,
                                                      rngs=rngs)
   return {**d_metrics, **g_metrics}
+
+
+
+def _steps(train_step_fn, state: TrainState, count, capacity: int, batch_at):
+  """Runs train_step_fn `count` times (a traced count: one compiled loop for any count up to
+  `capacity`), step i on batch_at(i); returns (state, metrics with a leading capacity axis,
+  rows count and beyond left zero)."""
+  shapes = jax.eval_shape(train_step_fn, state, batch_at(0))[1]
+  buffers = jax.tree.map(lambda m: jnp.zeros((capacity,) + m.shape, m.dtype), shapes)
+
+  def body(i, carry):
+    state, buffers = carry
+    state, metrics = train_step_fn(state, batch_at(i))
+    return state, jax.tree.map(lambda buffer, value: buffer.at[i].set(value), buffers, metrics)
+
+  return jax.lax.fori_loop(0, count, body, (state, buffers))
+
+
+def streamed_steps(train_step_fn):
+  """Several train steps in one dispatch: (state, count, batches) -> (state, metrics), where
+  `batches` stack up to K batches on a leading axis and the first `count` are trained on."""
+
+  def steps(state: TrainState, count, batches: dict):
+    capacity = len(next(iter(batches.values())))
+    return _steps(train_step_fn, state, count, capacity,
+                  lambda i: {key: value[i] for key, value in batches.items()})
+
+  return steps
+
+
+def gathered_steps(train_step_fn, batch_sharding=None):
+  """Several train steps in one dispatch on training data in device memory: (state, count,
+  shards, positions) -> (state, metrics). `shards` are (shards, rows, ...) arrays
+  (`data.ShardedBatches.stacked_shards`), `positions` (K, shards, rows per shard) indices;
+  step i's batch is shards[s, positions[i, s]] for every shard s, listed shard by shard: the
+  batch the host would have read. batch_sharding, where given, pins the gathered batch to the
+  data axis (each device gathers from its own shards)."""
+
+  def batch_at(shards, positions, i):
+    batch = {}
+    for key, value in shards.items():
+      rows = jax.vmap(lambda shard, where: shard[where])(value, positions[i])
+      rows = rows.reshape((-1,) + rows.shape[2:])
+      batch[key] = (rows if batch_sharding is None
+                    else jax.lax.with_sharding_constraint(rows, batch_sharding))
+    return batch
+
+  def steps(state: TrainState, count, shards: dict, positions):
+    return _steps(train_step_fn, state, count, len(positions),
+                  lambda i: batch_at(shards, positions, i))
+
+  return steps

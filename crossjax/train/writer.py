@@ -51,8 +51,12 @@ def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
 # Config keys a resumed run may change: where the data lives and how far it is read ahead,
 # logging, checkpoint cadence, the progress bar and the evaluation after training. Any other
 # change trains another experiment.
-RESUMABLE_CHANGES = ('data.path', 'data.prefetch', 'log_every', 'checkpoint_every',
-                     'max_to_keep', 'progress_bar', 'evaluation')
+RESUMABLE_CHANGES = ('data.path', 'data.prefetch', 'data.device_budget_gib', 'log_every',
+                     'checkpoint_every', 'steps_per_dispatch', 'max_to_keep', 'progress_bar',
+                     'evaluation')
+# Keys added since runs were first written, with the value that trains as those runs did:
+# absent in a run's config.json, they may be resumed with that value.
+ADDED_KEYS = {'data.shuffle': 'rows', 'data.block_rows': 512, 'data.window_blocks': 8}
 
 
 def check_resumed_config(config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -68,7 +72,7 @@ def check_resumed_config(config: ml_collections.ConfigDict, workdir: str) -> Non
   absent = '(absent)'
   changed = [f'{key}: {before.get(key, absent)!r} -> {now.get(key, absent)!r}'
              for key in sorted(before.keys() | now.keys())
-             if before.get(key, absent) != now.get(key, absent)
+             if before.get(key, ADDED_KEYS.get(key, absent)) != now.get(key, absent)
              and not any(key == allowed or key.startswith(allowed + '.')
                          for allowed in RESUMABLE_CHANGES)]
   if changed:
