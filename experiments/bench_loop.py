@@ -39,7 +39,8 @@ def pure_step_seconds(config, splits, steps: int) -> float:
   """Seconds per step of the jitted train step alone, dispatched back to back."""
   import jax  # pylint: disable=import-outside-toplevel
   from crossjax.train import loop, parallel  # pylint: disable=import-outside-toplevel
-  config, family, batches, _, state, mesh = loop._setup(config, splits, None)  # pylint: disable=protected-access
+  # pylint: disable-next=protected-access
+  config, family, batches, _, state, mesh = loop._setup(config, splits, None)
   device_batches = [parallel.global_batch(batches.local_batch(i), mesh, config.batch_size)
                     for i in range(4)]
   batches.close()

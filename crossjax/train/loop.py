@@ -177,25 +177,30 @@ def _setup(config, splits, modules):
   return config, family, batches, total_steps, state, mesh
 
 
-def _next_boundary(step: int, config, eval_every: int, total_steps: int) -> int:
-  """The step a dispatch from `step` runs to: steps_per_dispatch steps, cut at the next log,
+def _next_boundary(step: int, capacity: int, config, eval_every: int, total_steps: int) -> int:
+  """The step a dispatch from `step` runs to: `capacity` steps, cut at the next log,
   evaluation or checkpoint step (so these fall between dispatches) and at the end."""
-  end = min(step + max(config.get('steps_per_dispatch', 1), 1), total_steps)
+  end = min(step + capacity, total_steps)
   for every in (config.log_every, eval_every, config.checkpoint_every):
     end = min(end, (step // every + 1) * every)
   return end
 
 
+# Host memory for the batches of one dispatch read on the host (a view larger than memory).
+STREAMED_BYTES = 64 << 20
+
+
 def _dispatcher(config, family, batches: data.ShardedBatches, mesh):
-  """(run_steps, stacked, description): run_steps(state, step, count) trains steps step ..
-  step + count - 1 and returns (state, metrics on the device), stacked on a leading axis of
-  steps_per_dispatch where `stacked`.
+  """(run_steps, stacked, capacity, description): run_steps(state, step, count) trains steps
+  step .. step + count - 1 (count <= capacity) and returns (state, metrics on the device),
+  stacked on a leading axis of capacity where `stacked`.
 
   steps_per_dispatch = 1: one jitted step per batch read on the host. Above 1: one compiled
   loop of up to that many steps per dispatch (`steps.gathered_steps`, `steps.streamed_steps`),
   equal to as many single steps. Its batches are gathered on the devices from the training
   split placed there once, where that takes at most data.device_budget_gib per device and the
-  shards divide over the devices; otherwise they are read on the host and sent together.
+  shards divide over the devices; otherwise they are read on the host and sent together (as
+  many as fit in STREAMED_BYTES).
   """
   replicated = parallel.replicated(mesh)
   capacity = config.get('steps_per_dispatch', 1)
@@ -207,7 +212,7 @@ def _dispatcher(config, family, batches: data.ShardedBatches, mesh):
       return single(state, parallel.global_batch(batches.local_batch(step), mesh,
                                                  config.batch_size))
 
-    return run_single, False, 'one step per dispatch, batches read on the host'
+    return run_single, False, 1, 'one step per dispatch, batches read on the host'
   num_shards = config.data.num_shards
   per_device = batches.resident_bytes() / jax.local_device_count()
   budget = config.data.get('device_budget_gib', 0.0) * 2**30
@@ -223,10 +228,14 @@ def _dispatcher(config, family, batches: data.ShardedBatches, mesh):
       return gathered(state, count, shards,
                       parallel.global_along(positions, mesh, 1, num_shards))
 
-    return run_gathered, True, (f'up to {capacity} steps per dispatch, the training split in device '
-                          f'memory ({per_device / 2**20:.0f} MiB per device)')
+    return run_gathered, True, capacity, (
+        f'up to {capacity} steps per dispatch, the training split in device memory '
+        f'({per_device / 2**20:.0f} MiB per device)')
   streamed = jax.jit(steps.streamed_steps(family.train_step), donate_argnums=0,
                      out_shardings=(replicated, replicated))
+  # Batches read on the host are stacked and sent together: at most STREAMED_BYTES of them.
+  batch_bytes = sum(value.nbytes for value in batches.local_batch(0).values())
+  capacity = max(1, min(capacity, STREAMED_BYTES // batch_bytes))
 
   def run_streamed(state, step, count):
     local = [batches.local_batch(ahead) for ahead in range(step, step + count)]
@@ -239,9 +248,9 @@ def _dispatcher(config, family, batches: data.ShardedBatches, mesh):
 
   why = ('over data.device_budget_gib' if per_device > budget else
          f'{num_shards} data shards do not divide over {jax.device_count()} devices')
-  return run_streamed, True, (f'up to {capacity} steps per dispatch, batches read on the host (the '
-                        f'training split in device memory would take {per_device / 2**20:.0f} '
-                        f'MiB per device: {why})')
+  return run_streamed, True, capacity, (
+      f'up to {capacity} steps per dispatch, batches read on the host (the training split in '
+      f'device memory would take {per_device / 2**20:.0f} MiB per device: {why})')
 
 
 def _per_step(dispatches) -> list[tuple[int, dict]]:
@@ -296,7 +305,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, splits: dict | None =
   start = int(state.step)
   metric_writer = writer.MetricWriter(workdir, resume_step=start if restored is not None else None)
 
-  run_steps, stacked, dispatch = _dispatcher(config, family, batches, mesh)
+  run_steps, stacked, capacity, dispatch = _dispatcher(config, family, batches, mesh)
   eval_fn = jax.jit(family.eval_step)
   tune = splits['tune']
   tune_batch = {key: np.asarray(tune[key][:config.eval_examples])
@@ -311,7 +320,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, splits: dict | None =
     done = start
     while done < total_steps:
       step = done
-      done = _next_boundary(step, config, eval_every, total_steps)
+      done = _next_boundary(step, capacity, config, eval_every, total_steps)
       state, metrics = run_steps(state, step, done - step)
       pending.append((step, done, metrics, stacked))
       last = done == total_steps
