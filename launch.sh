@@ -45,7 +45,8 @@ case "$command" in
   test)
     setup
     status=0
-    "$VENV/bin/python" -m pytest -x -q tests "$@" || status=$?
+    # Two workers (pytest-xdist): the tests are mostly single-threaded compiles and processes.
+    "$VENV/bin/python" -m pytest -x -q -n 2 tests "$@" || status=$?
     if [ "$status" -eq 5 ]; then
       echo "pytest collected no tests: failing" >&2
       exit 1

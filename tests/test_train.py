@@ -171,7 +171,9 @@ def wait_for_step(workdir, step, process, timeout=120):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('model', ['dcca', 'cgan'])
+# The cGAN: its two players' states, and half-written checkpoints; Deep CCA's bitwise resume
+# is checked after SIGTERM and SIGINT in test_preemption.py.
+@pytest.mark.parametrize('model', ['cgan'])
 def test_sigkill_and_resume_equals_unbroken_run(model, tmp_path):
   options = cgan_run_args() if model == 'cgan' else {}
   unbroken = tmp_path / 'unbroken'
