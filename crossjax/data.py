@@ -413,29 +413,33 @@ class ShardedBatches:
     self._windows: dict[tuple[int, int, int], concurrent.futures.Future] = {}
     self._windows_lock = threading.Lock()
 
-  def _order(self, shard: int, epoch: int) -> np.ndarray:
-    if self.shuffle == 'rows':
-      return _epoch_order((self.seed, shard), epoch, self.sizes[shard])
-    return _block_epoch_order((self.seed, shard), epoch, self.sizes[shard], self.block_rows,
-                              self.window_rows)
-
   def _window(self, shard: int, epoch: int, window: int) -> concurrent.futures.Future:
     """The rows of a window in epoch order (its read started now unless it already was)."""
     key = (shard, epoch, window)
     with self._windows_lock:
       if key not in self._windows:
         def read():
-          rows = self._order(shard, epoch)[window * self.window_rows:
-                                           (window + 1) * self.window_rows]
+          rows = self._block_order(shard, epoch)[window * self.window_rows:
+                                                 (window + 1) * self.window_rows]
           return {name: value[rows] for name, value in self.shards[shard].items()}
         self._windows[key] = self._window_reader.submit(read)
       return self._windows[key]
 
-  def _shard_rows(self, shard: int, epoch: int, index: int) -> dict[str, np.ndarray]:
-    begin, end = index * self.per_shard, (index + 1) * self.per_shard
+  def _positions(self, shard: int, epoch: int, index: int) -> np.ndarray:
+    """The rows, within `shard`, of batch `index` of `epoch`."""
     if self.shuffle == 'rows':
-      rows = self._order(shard, epoch)[begin:end]
+      return batch_indices((self.seed, shard), epoch, index, self.sizes[shard], self.per_shard)
+    return self._block_order(shard, epoch)[index * self.per_shard:(index + 1) * self.per_shard]
+
+  def _block_order(self, shard: int, epoch: int) -> np.ndarray:
+    return _block_epoch_order((self.seed, shard), epoch, self.sizes[shard], self.block_rows,
+                              self.window_rows)
+
+  def _shard_rows(self, shard: int, epoch: int, index: int) -> dict[str, np.ndarray]:
+    if self.shuffle == 'rows':
+      rows = self._positions(shard, epoch, index)
       return {key: value[rows] for key, value in self.shards[shard].items()}
+    begin, end = index * self.per_shard, (index + 1) * self.per_shard
     first, last = begin // self.window_rows, (end - 1) // self.window_rows
     windows = [self._window(shard, epoch, window) for window in range(first, last + 1)]
     # The next window (or the next epoch's first) is read while this one trains.
@@ -463,16 +467,21 @@ class ShardedBatches:
     for i in range(count):
       epoch, index = divmod(step + i, self.steps_per_epoch)
       for j, shard in enumerate(self.owned):
-        out[i, j] = self._order(shard, epoch)[index * self.per_shard:
-                                              (index + 1) * self.per_shard]
+        out[i, j] = self._positions(shard, epoch, index)
     return out
+
+  def _sample_bytes(self) -> int:
+    """Bytes of one sample, all arrays together."""
+    return sum(int(np.prod(value.shape[1:], dtype=np.int64)) * np.dtype(value.dtype).itemsize
+               for value in self.shards[self.owned[0]].values())
+
+  def batch_bytes(self) -> int:
+    """Bytes of `local_batch(step)`."""
+    return len(self.owned) * self.per_shard * self._sample_bytes()
 
   def resident_bytes(self) -> int:
     """Bytes of `stacked_shards()`."""
-    longest = max(self.sizes[shard] for shard in self.owned)
-    return sum(len(self.owned) * longest * int(np.prod(value.shape[1:], dtype=np.int64))
-               * np.dtype(value.dtype).itemsize
-               for value in self.shards[self.owned[0]].values())
+    return len(self.owned) * max(self.sizes[shard] for shard in self.owned) * self._sample_bytes()
 
   def stacked_shards(self) -> dict[str, np.ndarray]:
     """This process's shards whole, as (owned shards, longest shard, ...) arrays, shorter

@@ -234,8 +234,7 @@ def _dispatcher(config, family, batches: data.ShardedBatches, mesh):
   streamed = jax.jit(steps.streamed_steps(family.train_step), donate_argnums=0,
                      out_shardings=(replicated, replicated))
   # Batches read on the host are stacked and sent together: at most STREAMED_BYTES of them.
-  batch_bytes = sum(value.nbytes for value in batches.local_batch(0).values())
-  capacity = max(1, min(capacity, STREAMED_BYTES // batch_bytes))
+  capacity = max(1, min(capacity, STREAMED_BYTES // batches.batch_bytes()))
 
   def run_streamed(state, step, count):
     local = [batches.local_batch(ahead) for ahead in range(step, step + count)]
@@ -253,11 +252,11 @@ def _dispatcher(config, family, batches: data.ShardedBatches, mesh):
       f'device memory would take {per_device / 2**20:.0f} MiB per device: {why})')
 
 
-def _per_step(dispatches) -> list[tuple[int, dict]]:
+def _per_step(dispatches, stacked: bool) -> list[tuple[int, dict]]:
   """(step, metrics) pairs from dispatches' (first step, end, metrics) on the host, metrics
   stacked on a leading axis where steps_per_dispatch > 1."""
   history = []
-  for step, end, metrics, stacked in dispatches:
+  for step, end, metrics in dispatches:
     if not stacked:
       history.append((end, metrics))
       continue
@@ -322,7 +321,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, splits: dict | None =
       step = done
       done = _next_boundary(step, capacity, config, eval_every, total_steps)
       state, metrics = run_steps(state, step, done - step)
-      pending.append((step, done, metrics, stacked))
+      pending.append((step, done, metrics))
       last = done == total_steps
       log_now = done % config.log_every == 0 or last
       eval_now = done % eval_every == 0 or last
@@ -332,7 +331,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, splits: dict | None =
       save_now = done % config.checkpoint_every == 0 or last or stopping
       if not (log_now or eval_now or save_now):
         continue
-      history = _per_step(jax.device_get(pending))
+      history = _per_step(jax.device_get(pending), stacked)
       pending = []
       _check_finite(history, checkpoints.latest_step())
       now = time.perf_counter()

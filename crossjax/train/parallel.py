@@ -100,9 +100,7 @@ def process_shards(num_shards: int) -> range:
 def global_batch(local_rows: dict[str, np.ndarray], mesh: Mesh,
                  global_batch_size: int) -> dict[str, jax.Array]:
   """Global arrays, sharded over 'data', from this process's rows of the batch."""
-  sharding = batch_sharded(mesh)
-  return {key: jax.make_array_from_process_local_data(
-      sharding, value, (global_batch_size,) + value.shape[1:])
+  return {key: global_along(value, mesh, 0, global_batch_size)
           for key, value in local_rows.items()}
 
 
