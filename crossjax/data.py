@@ -20,7 +20,7 @@ import tempfile
 import threading
 import urllib.request
 import zipfile
-from typing import Callable, Mapping
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -589,3 +589,168 @@ def standardize(splits: dict[str, Split]) -> dict[str, Split]:
                        ).astype(np.float32) if key in stats else value
                  for key, value in split.items()}
           for name, split in splits.items()}
+
+
+# ------------------------------------------------------------------------- simulated views
+
+
+class SimulatedViews(NamedTuple):
+  """Views drawn by `simulate`, with their ground truth (float64 whatever the views' dtype).
+
+  views: m arrays (n_samples, d_i).
+  weights: m arrays (d_i, k), the true canonical weights: W_i^T S_ii W_i = I_k, and column j
+    of every view goes with correlations[j].
+  correlations: (k,) the population canonical correlations of every pair of views.
+  covariance: (sum d_i, sum d_i) the population joint covariance S, views in order.
+  """
+  views: list[np.ndarray]
+  weights: list[np.ndarray]
+  correlations: np.ndarray
+  covariance: np.ndarray
+
+
+def _ar1(d: int, a: float) -> np.ndarray:
+  """The AR(1) Toeplitz correlation matrix a^|p - q| (identity for a = 0)."""
+  lags = np.abs(np.subtract.outer(np.arange(d), np.arange(d)))
+  return np.where(lags == 0, 1.0, a ** lags)
+
+
+def _sparse_weights(rng: np.random.Generator, sigma: np.ndarray, k: int,
+                    active: int) -> np.ndarray:
+  """k columns, each with `active` non-zeros on disjoint random supports, S-orthonormal.
+
+  Column j is a Gaussian draw on its support, projected (within the support) onto the
+  complement of the constraints w_l^T S w_j = 0, l < j, then scaled to w_j^T S w_j = 1. With
+  S = I the constraints vanish (disjoint supports); otherwise they are j - 1 < active linear
+  conditions on `active` entries, and the projection of a Gaussian keeps every entry non-zero
+  with probability one.
+  """
+  d = sigma.shape[0]
+  supports = np.sort(rng.permutation(d)[:k * active].reshape(k, active), axis=1)
+  weights = np.zeros((d, k))
+  for j, support in enumerate(supports):
+    w = rng.standard_normal(active)
+    constraints = (sigma @ weights[:, :j])[support]  # (active, j): rows of S W_<j on support
+    w = w - constraints @ np.linalg.lstsq(constraints, w, rcond=None)[0]
+    weights[support, j] = w / np.sqrt(w @ sigma[np.ix_(support, support)] @ w)
+  return weights
+
+
+def _dense_weights(rng: np.random.Generator, sigma: np.ndarray, k: int) -> np.ndarray:
+  """Gaussian (d, k) orthonormalised in the S metric: W = L^{-T} Q, L L^T = S, Q R = L^T G."""
+  factor = np.linalg.cholesky(sigma)
+  q, _ = np.linalg.qr(factor.T @ rng.standard_normal((sigma.shape[0], k)))
+  return np.linalg.solve(factor.T, q)
+
+
+def _check_simulation(n_samples, view_features, correlations, active_features, a, dtype):
+  """Validates the arguments of `simulate`; returns (features, rho, actives or None)."""
+  if not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool) \
+      or n_samples < 1:
+    raise ValueError(f'n_samples must be an int >= 1, got {n_samples!r}')
+  features = list(view_features)
+  if len(features) < 2:
+    raise ValueError(f'need at least 2 views, got {len(features)} feature counts')
+  for i, d in enumerate(features, start=1):
+    if not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 1:
+      raise ValueError(f'view {i}: the feature count must be an int >= 1, got {d!r}')
+  rho = np.asarray(correlations, dtype=np.float64)
+  if rho.ndim != 1 or rho.size < 1:
+    raise ValueError('correlations must be a non-empty 1-D sequence (one per component; '
+                     f'zeros for independent views), got shape {rho.shape}')
+  if not np.all((rho >= 0.0) & (rho < 1.0)):
+    raise ValueError(f'every correlation must be in [0, 1), got {rho.tolist()}')
+  k = rho.size
+  if k > min(features):
+    raise ValueError(f'{k} components need at least {k} features in every view, got '
+                     f'{features}')
+  if not 0.0 <= a < 1.0:  # also refuses NaN
+    raise ValueError(f'within_view_correlation must be in [0, 1), got {a}')
+  if not np.issubdtype(np.dtype(dtype), np.floating):
+    raise ValueError(f'dtype must be a floating dtype, got {np.dtype(dtype)}')
+  if active_features is None:
+    return features, rho, None
+  actives = ([active_features] * len(features) if np.ndim(active_features) == 0
+             else list(active_features))
+  if len(actives) != len(features):
+    raise ValueError(f'got {len(actives)} active_features for {len(features)} views')
+  for i, (s, d) in enumerate(zip(actives, features), start=1):
+    if not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 1:
+      raise ValueError(f'view {i}: active_features must be an int >= 1, got {s!r}')
+    if k * s > d:
+      raise ValueError(f'view {i}: {k} components with {s} active features each on disjoint '
+                       f'supports need {k * s} features, the view has {d}')
+    if a > 0 and s < k:
+      raise ValueError(
+          f'view {i}: with within_view_correlation > 0, {k} sparse components are made '
+          f'exactly S-orthonormal by {k - 1} linear conditions on each support, which needs '
+          f'active_features >= {k}, got {s}')
+  return features, rho, actives
+
+
+def simulate(n_samples: int, view_features: Sequence[int], correlations: Sequence[float], *,
+             active_features: int | Sequence[int] | None = None,
+             within_view_correlation: float = 0.0, seed: int = 0,
+             dtype=np.float64) -> SimulatedViews:
+  """m >= 2 Gaussian views with known population canonical correlations and weights.
+
+  The joint covariance construction of Suo, Minden, Nelson, Tibshirani and Saunders (2017),
+  "Sparse canonical correlation analysis" (arXiv:1705.10865), as in cca_zoo's
+  `generate_covariance_data` / `LinearSimulatedData` before version 4 (its 4.x
+  `make_joint_data` is a latent-plus-noise model whose canonical correlations are not given in
+  closed form). Each view i has the within-view
+  covariance S_ii = I, or the AR(1) Toeplitz matrix a^|p - q| with a = within_view_correlation,
+  and weights W_i (d_i, k) with W_i^T S_ii W_i = I_k: dense (Gaussian, orthonormalised in the
+  S_ii metric) or, with `active_features` = s (per view if a sequence), sparse: each column has
+  exactly s non-zero entries, on supports disjoint across components, made S_ii-orthonormal
+  within their supports (needs s >= k when a > 0). The cross blocks are
+
+    S_ij = S_ii W_i diag(rho) W_j^T S_jj,  i != j,
+
+  and the views are n_samples draws of N(0, S) (one Cholesky factor of S; numpy's
+  `default_rng(seed)` draws the weights, supports and samples).
+
+  Why the ground truth is exact. With A_i = S_ii^{1/2} W_i (orthonormal columns), the
+  whitened cross block S_ii^{-1/2} S_ij S_jj^{-1/2} = A_i diag(rho) A_j^T is an SVD: every pair
+  of views has canonical correlations rho and canonical weights W_i, W_j (unique up to sign
+  where the rho are distinct and positive). The whitened joint covariance is I plus, for each
+  component j, rho_j (1 1^T - I) on the m directions A_1 e_j, ..., A_m e_j: its eigenvalues are
+  1 + (m - 1) rho_j, 1 - rho_j (m - 1 times) and 1, so S is positive definite for rho in
+  [0, 1) and a in [0, 1).
+
+  Independent views: correlations all zero (k of them, e.g. `[0.0]`) give S = blockdiag(S_ii),
+  the null hypothesis of permutation tests; the weights are then only S_ii-orthonormal
+  directions with no special role. Being Gaussian, the views carry no structure beyond their
+  covariance: their third moments vanish, so tensor CCA (`crossjax.tensor`) sees only noise.
+
+  Args:
+    n_samples: rows to draw.
+    view_features: d_i, one per view (at least 2 views).
+    correlations: the k population canonical correlations, each in [0, 1), k <= min d_i;
+      kept in the order given (give them in descending order to compare with fitted models).
+    active_features: None for dense weights; else the number of non-zero entries of each
+      weight column (an int for every view, or one per view); k * s <= d_i.
+    within_view_correlation: a in [0, 1); 0 makes S_ii the identity.
+    seed: seed of `np.random.default_rng`; the same seed gives the same arrays.
+    dtype: floating dtype of the views (the ground truth stays float64).
+
+  Returns:
+    `SimulatedViews(views, weights, correlations, covariance)`.
+  """
+  a = float(within_view_correlation)
+  features, rho, actives = _check_simulation(n_samples, view_features, correlations,
+                                             active_features, a, dtype)
+  rng = np.random.default_rng(seed)
+  k = rho.size
+  sigmas = [_ar1(d, a) for d in features]
+  weights = [_dense_weights(rng, sigma, k) if actives is None
+             else _sparse_weights(rng, sigma, k, actives[i])
+             for i, sigma in enumerate(sigmas)]
+  loadings = [sigma @ w for sigma, w in zip(sigmas, weights)]  # S_ii W_i
+  covariance = np.block([[sigmas[i] if i == j else (loadings[i] * rho) @ loadings[j].T
+                          for j in range(len(features))] for i in range(len(features))])
+  factor = np.linalg.cholesky(covariance)
+  samples = rng.standard_normal((n_samples, covariance.shape[0])) @ factor.T
+  views = [np.ascontiguousarray(view, dtype=dtype)
+           for view in np.split(samples, np.cumsum(features)[:-1], axis=1)]
+  return SimulatedViews(views=views, weights=weights, correlations=rho, covariance=covariance)
