@@ -1,10 +1,33 @@
-"""Closed-form linear CCA family: CCA, ridge CCA, MCCA and GCCA for m views.
+"""Closed-form linear CCA family: CCA, ridge CCA, the ridge path to PLS, PLS, MCCA and GCCA.
 
-`fit_*` return a `LinearCCAParams` pytree; `transform` and `score` are pure functions of it.
-Each fit is jitted with the number of components static, so it compiles once per shape and
-dtype (regularisers are traced: a grid search over them does not recompile), and it accepts
-arrays sharded over the sample axis (XLA reduces the covariances across devices).
+Methods. `fit_cca` is CCA (Hotelling 1936) and, with ridges r_i, ridge CCA (Vinod 1976); its
+`shrinkage` c_i in [0, 1] walks the ridge path between CCA (c = 0) and PLS (c = 1), each view's
+covariance replaced by (1 - c_i) S_ii + c_i I (the canonical ridge of Vinod 1976 in the
+parametrisation of Tenenhaus and Tenenhaus 2011's RGCCA and of cca_zoo's rCCA/`RidgeCCA`).
+Ridge and shrinkage combine into one regularised covariance
+
+  C_i = (1 - c_i) S_ii + (c_i + r_i) I,
+
+the one code path of every fit. `fit_pls` is PLS-SVD at c = 1 or canonical PLS with deflation
+(Wegelin 2000); `fit_mcca` (SUMCOR) and `fit_gcca` (MAXVAR) take m views.
+
+`fit_*` return a `LinearCCAParams` pytree; `transform`, `inverse_transform`, `predict` and
+`score` are pure functions of it. Each fit is jitted with the number of components static, so
+it compiles once per shape and dtype (ridges and shrinkages are traced: a grid search over them
+does not recompile), and it accepts arrays sharded over the sample axis (XLA reduces the
+covariances across devices). Every fit is computed from the means and covariance blocks (one
+pass over the data): the weights, the correlations and what `predict` needs.
 `crossjax.estimators` wraps them for scikit-learn (`Pipeline`, `GridSearchCV`).
+
+Missing views (cca_zoo issue #14). A row that is NaN in every feature of a view is that
+sample's view missing. The fits then estimate each view's mean from the rows where it is
+observed and each covariance block S_ij from the rows where views i and j are both observed,
+normalised by n_ij - 1 (pairwise deletion), so a sample missing one view still informs the
+others. A row with some but not all NaN, any Inf, a view with fewer than two observed rows or
+a pair of views with fewer than two common rows is a ValueError. Complete data run the fit
+exactly as before; NaN rows are noticed from its non-finite means, checked, and the fit is run
+again with the rows masked (a second compilation and pass, paid only by data with missing rows).
+`transform` gives NaN rows for the missing rows of a view.
 
 Rank-deficient views. Each view is whitened with the pseudo-inverse square root of its
 covariance: directions with variance at or below rcond (default 1e-5) times the largest are
@@ -30,17 +53,35 @@ Array = jax.Array
 
 
 class LinearCCAParams(NamedTuple):
-  """A fitted linear CCA model.
+  """A fitted linear CCA model (m views, k components).
 
   means: per view, the (d_i,) training mean.
   weights: per view, the (d_i, k) projection; column j of view i gives the j-th canonical
-    variate X_i w_ij, with unit variance under the (regularised) training covariance.
-  correlations: (k,) training correlation of each component (for m > 2 views, averaged over
-    the m (m - 1) / 2 pairs of views), in descending order.
+    variate z_ij = (x_i - mean_i) w_ij.
+  correlations: (k,) training correlation of each component, averaged over the m (m - 1) / 2
+    pairs of views: diag(W_i^T S_ij W_j) / sqrt(v_i v_j). For MCCA, GCCA and PLS,
+    v_i = diag(W_i^T S_ii W_i): the plain correlations of the training variates, which
+    cca_zoo's `score` averages (its `average_pairwise_correlations` of `transform` on the
+    training views). For `fit_cca`, v_i = diag(W_i^T (S_ii + r_i I) W_i): with r = 0 the
+    plain correlations whatever the shrinkage (the whole CCA-to-PLS path compares with cca_zoo's
+    `RidgeCCA`, although at c > 0 the singular values of the fit are not correlations, and at
+    c = 1 they are covariances), with r > 0 Vinod's (1976) ridge canonical correlations, the
+    singular values of the ridge problem (what kernel CCA's dual reports). In the order of the
+    components, which the fit's own objective sets: descending for CCA and ridge CCA, not
+    necessarily on the shrinkage path or for PLS. `component_correlations` gives the plain
+    correlations on any data.
+  feature_covariances: per view, the (d_i, k) training covariances S_ii W_i of each feature
+    with each of its view's variates (`inference.loadings` are the matching correlations).
+    With the variate covariances they give the least-squares map from a view's variates back
+    to the view (`inverse_transform`).
+  variate_covariance: (m, m, k, k) training covariances of the variates, block (i, j) being
+    C_ij = W_i^T S_ij W_j (`inverse_transform`, `predict`).
   """
   means: tuple[Array, ...]
   weights: tuple[Array, ...]
   correlations: Array
+  feature_covariances: tuple[Array, ...]
+  variate_covariance: Array
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -53,8 +94,17 @@ def as_float(x) -> Array:
   return x
 
 
-def _prepare(views, ridges, k, multiview: bool = False):
-  """Validates views, regularisers and k; returns (float views, ridges, k).
+def _check_shrinkage(c, view: int) -> None:
+  """Raises ValueError unless a concrete shrinkage is in [0, 1]."""
+  if not isinstance(c, jax.core.Tracer):
+    value = float(c)
+    if not 0.0 <= value <= 1.0:  # also refuses NaN
+      raise ValueError(f'shrinkage of view {view} must be in [0, 1] (0: CCA, 1: PLS), got '
+                       f'{value}')
+
+
+def _prepare(views, ridges, shrinkages, k, multiview: bool = False):
+  """Validates views, regularisers and k; returns (float views, ridges, shrinkages, k).
 
   k is at most n - 1 and the smallest view width (two views) or the summed widths (m views).
   """
@@ -62,13 +112,17 @@ def _prepare(views, ridges, k, multiview: bool = False):
   n = objectives.check_views(views, check_values=False)  # values: inside the jitted fit
   if multiview and len(views) < 2:
     raise ValueError(f'multi-view CCA needs at least 2 views, got {len(views)}')
-  for i, ridge in enumerate(ridges, start=1):
+  shrinkages = objectives.per_view(shrinkages, len(views))
+  for i, (ridge, c) in enumerate(zip(ridges, shrinkages), start=1):
     objectives.check_regulariser(ridge, f'r{i}')
+    _check_shrinkage(c, i)
   widths = [v.shape[1] for v in views]
   limit = min(n - 1, sum(widths) if multiview else min(widths))
   k = objectives.check_components(
       k, limit, 'at most min(feature dimensions, n - 1) components are identifiable')
-  return views, [jnp.asarray(r, views[0].dtype) for r in ridges], k
+  dtype = views[0].dtype
+  return (views, tuple(jnp.asarray(r, dtype) for r in ridges),
+          tuple(jnp.asarray(c, dtype) for c in shrinkages), k)
 
 
 # Rows per chunk when accumulating covariances on one device (see `_moments`).
@@ -81,18 +135,31 @@ def _chunk_rows(views) -> int:
   return 0 if sharded else CHUNK_ROWS
 
 
-def _moments(views, pairs, chunk_rows: int):
+def _moments(views, pairs, chunk_rows: int, missing: bool):
   """Means and covariance blocks Sigma_ij = (X_i - m_i)^T (X_j - m_j) / (n - 1), (i, j) in pairs.
 
   With chunk_rows, rows are accumulated chunk by chunk (`lax.scan`) so that each centred chunk
   stays in cache instead of whole centred copies going through memory: about a quarter faster
   on a CPU. Arrays sharded over devices take one product per block, reduced across devices.
+
+  With missing, rows that are NaN (whole rows: checked before) are missing from their view:
+  m_i averages the n_i rows where view i is observed, and Sigma_ij sums over the n_ij rows
+  where both views are, divided by n_ij - 1 (pairwise deletion). Missing rows are zeroed after
+  centring, so they add nothing to any product.
   """
   n = views[0].shape[0]
-  means = [jnp.mean(v, axis=0) for v in views]
+  if missing:
+    observed = [(~jnp.isnan(v[:, 0])).astype(v.dtype) for v in views]
+    means = [jnp.nansum(v, axis=0) / jnp.sum(o) for v, o in zip(views, observed)]
+    divisors = [observed[i] @ observed[j] - 1 for i, j in pairs]
+  else:
+    means = [jnp.mean(v, axis=0) for v in views]
+    divisors = [n - 1] * len(pairs)
 
   def products(rows):
     centred = [v - m for v, m in zip(rows, means)]
+    if missing:
+      centred = [jnp.where(jnp.isnan(c), 0.0, c) for c in centred]
     return [centred[i].T @ centred[j] for i, j in pairs]
 
   if not chunk_rows or n < 2 * chunk_rows:
@@ -106,11 +173,18 @@ def _moments(views, pairs, chunk_rows: int):
                                               None), zeros, heads)
     tails = products([v[chunks * chunk_rows:] for v in views])
     sums = [total + tail for total, tail in zip(sums, tails)]
-  return means, {pair: total / (n - 1) for pair, total in zip(pairs, sums)}
+  return means, {pair: total / divisor for pair, total, divisor in zip(pairs, sums, divisors)}
 
 
-def _regularised(sigma, r):
-  return sigma + r * jnp.eye(sigma.shape[0], dtype=sigma.dtype)
+def _regularised(sigma, r, c):
+  """C = (1 - c) Sigma + (c + r) I: ridge r (Vinod 1976), shrinkage c towards I (c = 1: PLS)."""
+  return (1 - c) * sigma + (c + r) * jnp.eye(sigma.shape[0], dtype=sigma.dtype)
+
+
+def _safe_divide(numerator, denominator):
+  """numerator / denominator where denominator > 0, else 0 (a component without variance)."""
+  positive = denominator > 0
+  return jnp.where(positive, numerator / jnp.where(positive, denominator, 1.0), 0.0)
 
 
 def _pairwise_correlations(views, weights) -> Array:
@@ -118,142 +192,288 @@ def _pairwise_correlations(views, weights) -> Array:
   projections = [objectives.centre(v @ w) for v, w in zip(views, weights)]
   norms = [jnp.sqrt(jnp.sum(p * p, axis=0)) for p in projections]
   pairs = [(i, j) for i in range(len(views)) for j in range(i + 1, len(views))]
-  total = 0.0
-  for i, j in pairs:
-    inner = jnp.sum(projections[i] * projections[j], axis=0)
-    denominator = norms[i] * norms[j]
-    total = total + jnp.where(denominator > 0, inner / jnp.where(denominator > 0, denominator,
-                                                                 1.0), 0.0)
-  return total / len(pairs)
+  return sum(_safe_divide(jnp.sum(projections[i] * projections[j], axis=0), norms[i] * norms[j])
+             for i, j in pairs) / len(pairs)
 
 
-# ---------------------------------------------------------------------------------- CCA
+def _finish(means, sigma, weights, variance_ridges=None):
+  """The params of a fit from its moments and weights, and the finiteness flags of the means.
 
-
-@functools.partial(jax.jit, static_argnames=('k', 'rcond', 'chunk_rows'))
-def _fit_cca(x1, x2, r1, r2, *, k, rcond, chunk_rows):
-  (m1, m2), sigma = _moments([x1, x2], [(0, 0), (1, 1), (0, 1)], chunk_rows)
-  w1 = objectives.inverse_sqrt_psd(_regularised(sigma[0, 0], r1), rcond)
-  w2 = objectives.inverse_sqrt_psd(_regularised(sigma[1, 1], r2), rcond)
-  s12 = sigma[0, 1]
-  u, s, vt = jnp.linalg.svd(w1 @ s12 @ w2, full_matrices=False)
-  params = LinearCCAParams(means=(m1, m2), weights=(w1 @ u[:, :k], w2 @ vt[:k].T),
-                           correlations=s[:k])
+  Everything but the weights comes from the covariance blocks (see `LinearCCAParams`), so no
+  fit passes over the data again. variance_ridges: the r_i added to each view's variance in
+  `correlations` (`fit_cca`), or None for the plain correlations.
+  """
+  m = len(weights)
+  blocks = {(i, j): weights[i].T @ sigma[i, j] @ weights[j] for i in range(m) for j in range(i, m)}
+  variate_covariance = jnp.stack([jnp.stack([blocks[i, j] if i <= j else blocks[j, i].T
+                                             for j in range(m)]) for i in range(m)])
+  variances = [jnp.diag(blocks[i, i]) for i in range(m)]
+  if variance_ridges is not None:
+    variances = [v + r * jnp.sum(w * w, axis=0)
+                 for v, r, w in zip(variances, variance_ridges, weights)]
+  pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
+  correlations = sum(_safe_divide(jnp.diag(blocks[i, j]), jnp.sqrt(variances[i] * variances[j]))
+                     for i, j in pairs) / len(pairs)
+  feature_covariances = tuple(sigma[i, i] @ w for i, w in enumerate(weights))
+  params = LinearCCAParams(tuple(means), tuple(weights), correlations, feature_covariances,
+                           variate_covariance)
   # Finite means <=> finite values (see objectives.raise_if_not_finite): no extra pass.
-  return params, (objectives.all_finite(m1), objectives.all_finite(m2))
+  return params, tuple(objectives.all_finite(mean) for mean in means)
+
+
+def _missing_rows(view, i: int) -> np.ndarray:
+  """(n,) bool: the rows of view i (1-based) that are NaN in every feature, i.e. missing.
+
+  Raises ValueError for any other non-finite value: Inf, or a row only partly NaN.
+  """
+  missing = jnp.all(jnp.isnan(view), axis=1)
+  bad = np.asarray(jnp.any(~jnp.isfinite(view), axis=1) & ~missing)
+  if bad.any():
+    row = int(np.argmax(bad))
+    raise ValueError(f'view {i} contains NaN or Inf values in row {row} that are not a missing '
+                     f'row: a sample missing from a view must be NaN in all '
+                     f'{view.shape[1]} features, and Inf is never allowed')
+  return np.asarray(missing)
+
+
+def _check_missing(views, finite) -> None:
+  """Raises ValueError unless the non-finite values behind the flags are whole NaN rows,
+  leaving each view at least 2 observed rows and each pair of views at least 2 common ones."""
+  observed = []
+  for i, (view, flag) in enumerate(zip(views, finite), start=1):
+    if not bool(flag) and bool(objectives.all_finite(view)):
+      # Finite values whose sums overflow: objectives words that error.
+      objectives.raise_if_not_finite([j != i for j in range(1, len(views) + 1)], views)
+    observed.append(np.ones(view.shape[0], bool) if bool(flag) else ~_missing_rows(view, i))
+  for i, rows in enumerate(observed, start=1):
+    if rows.sum() < 2:
+      raise ValueError(f'view {i} is observed in {rows.sum()} rows (the others are all NaN); '
+                       'its covariance needs at least 2')
+  for i in range(len(views)):
+    for j in range(i + 1, len(views)):
+      common = int(np.sum(observed[i] & observed[j]))
+      if common < 2:
+        raise ValueError(f'views {i + 1} and {j + 1} are both observed in only {common} rows; '
+                         'their cross-covariance needs at least 2')
+
+
+def _run(jitted_fit, views, *penalties, **static) -> LinearCCAParams:
+  """Runs a jitted fit on complete data; where the means are not finite, checks for missing
+  (all-NaN) rows and fits again with them masked (see the module docstring)."""
+  views = tuple(views)
+  chunk_rows = _chunk_rows(views)
+  params, finite = jitted_fit(views, *penalties, chunk_rows=chunk_rows, missing=False, **static)
+  if all(bool(flag) for flag in finite):
+    return params
+  _check_missing(views, finite)
+  params, finite = jitted_fit(views, *penalties, chunk_rows=chunk_rows, missing=True, **static)
+  if not all(bool(flag) for flag in finite):
+    objectives.raise_if_not_finite(finite, [jnp.nan_to_num(v, nan=0.0) for v in views])
+  return params
+
+
+# ------------------------------------------------------------------------ CCA and PLS
+
+
+@functools.partial(jax.jit, static_argnames=('k', 'rcond', 'chunk_rows', 'missing'))
+def _fit_cca(views, ridges, shrinkages, *, k, rcond, chunk_rows, missing):
+  means, sigma = _moments(views, [(0, 0), (1, 1), (0, 1)], chunk_rows, missing)
+  w1, w2 = (objectives.inverse_sqrt_psd(_regularised(sigma[i, i], r, c), rcond)
+            for i, (r, c) in enumerate(zip(ridges, shrinkages)))
+  u, _, vt = jnp.linalg.svd(w1 @ sigma[0, 1] @ w2, full_matrices=False)
+  return _finish(means, sigma, (w1 @ u[:, :k], w2 @ vt[:k].T), ridges)
 
 
 def fit_cca(x1_NxD, x2_NxE, k: int | None = None, r1: float = 0.0, r2: float = 0.0,
-            rcond: float = objectives.DEFAULT_RCOND) -> LinearCCAParams:
-  """Linear CCA (Hotelling 1936); ridge CCA (Vinod 1976) with r1, r2 > 0.
+            rcond: float = objectives.DEFAULT_RCOND, *,
+            shrinkage: float | Sequence[float] = 0.0) -> LinearCCAParams:
+  """Linear CCA (Hotelling 1936); ridge CCA (Vinod 1976) with r1, r2 > 0; the ridge path to
+  PLS with shrinkage c = (c1, c2) in [0, 1] (one value for both views, or one per view).
 
-  Maximises corr(X1 w1, X2 w2) in k successive, uncorrelated components: the SVD
-  (S11 + r1 I)^{-1/2} S12 (S22 + r2 I)^{-1/2} = U S V^T gives w1 = (S11 + r1 I)^{-1/2} U_k,
-  w2 = (S22 + r2 I)^{-1/2} V_k and correlations S_k. Pseudo-inverse square roots (`rcond`)
-  handle rank-deficient views when r = 0.
+  Maximises w1^T S12 w2 subject to w_i^T C_i w_i = 1, C_i = (1 - c_i) S_ii + (c_i + r_i) I, in
+  k successive components: the SVD C1^{-1/2} S12 C2^{-1/2} = U S V^T gives w1 = C1^{-1/2} U_k,
+  w2 = C2^{-1/2} V_k. c = 0 is (ridge) CCA; c = 1 is PLS-SVD (Wegelin 2000), the SVD of S12;
+  in between is cca_zoo's rCCA / `RidgeCCA(shrinkage=c)` (Tenenhaus and Tenenhaus 2011's
+  tau). As (1 - c) S + c I = (1 - c) (S + c / (1 - c) I), shrinkage c < 1 finds the directions
+  of ridge r = c / (1 - c), with weights scaled by 1 / sqrt(1 - c). Pseudo-inverse square
+  roots (`rcond`) handle rank-deficient views when r = c = 0. See `LinearCCAParams` for what
+  `correlations` holds on this path; all-NaN rows are missing samples (module docstring).
   """
-  (x1, x2), (r1, r2), k = _prepare([x1_NxD, x2_NxE], [r1, r2], k)
-  params, finite = _fit_cca(x1, x2, r1, r2, k=k, rcond=rcond,
-                            chunk_rows=_chunk_rows([x1, x2]))
-  objectives.raise_if_not_finite(finite, [x1, x2])
-  return params
+  (x1, x2), ridges, shrinkages, k = _prepare([x1_NxD, x2_NxE], [r1, r2], shrinkage, k)
+  return _run(_fit_cca, (x1, x2), ridges, shrinkages, k=k, rcond=rcond)
+
+
+def _loading(sigma, w):
+  """Regression of a view on its score t = X w: p = X^T t / t^T t = Sigma w / (w^T Sigma w)."""
+  return _safe_divide(sigma @ w, w @ sigma @ w)
+
+
+@functools.partial(jax.jit, static_argnames=('k', 'chunk_rows', 'missing'))
+def _fit_pls_canonical(views, *, k, chunk_rows, missing):
+  means, sigma = _moments(views, [(0, 0), (1, 1), (0, 1)], chunk_rows, missing)
+
+  def component(blocks, _):
+    s11, s22, s12 = blocks
+    u, s, vt = jnp.linalg.svd(s12, full_matrices=False)
+    w, c, rho = u[:, 0], vt[0], s[0]
+    p, q = _loading(s11, w), _loading(s22, c)
+    # Each view deflated by its own score, X <- X - t p^T, Y <- Y - u q^T, written on the
+    # covariances with w^T S12 = rho c^T and S12 c = rho w.
+    deflated = (s11 - jnp.outer(s11 @ w, p), s22 - jnp.outer(s22 @ c, q),
+                s12 - rho * (jnp.outer(p, c) + jnp.outer(w, q) - jnp.outer(p, q)))
+    return deflated, (w, c, p, q)
+
+  _, (w, c, p, q) = jax.lax.scan(component, (sigma[0, 0], sigma[1, 1], sigma[0, 1]), None,
+                                 length=k)
+  # Rotations W (P^T W)^+ give the deflated views' scores from the original ones.
+  rotations = tuple(a.T @ jnp.linalg.pinv(b @ a.T) for a, b in ((w, p), (c, q)))
+  return _finish(means, sigma, rotations)
+
+
+def fit_pls(x1_NxD, x2_NxE, k: int | None = None, mode: str = 'svd') -> LinearCCAParams:
+  """Partial least squares of two views: maximise cov(X1 w1, X2 w2) with ||w_i|| = 1.
+
+  mode 'svd': PLS-SVD (Wegelin 2000, scikit-learn's `PLSSVD`; cca_zoo's `PLS`): the top-k
+    singular vectors of S12, i.e. `fit_cca` with shrinkage 1. The scores of different
+    components are correlated within a view.
+  mode 'canonical': canonical PLS, Wegelin's PLS-W2A (scikit-learn's `PLSCanonical`): one
+    component at a time, w_j and c_j the top singular pair of the current S12, then each view
+    deflated by its own score t = X w (X <- X - t p^T, p = X^T t / t^T t, and alike for the
+    second view), so the scores are uncorrelated within each view. The weights stored are
+    the rotations W (P^T W)^{-1}, which give the same scores from the undeflated views.
+    k SVDs of S12 (d x e), written on the covariance blocks.
+
+  `correlations` are the plain training correlations of the scores (`LinearCCAParams`), not
+  the covariances the method maximises. All-NaN rows are missing samples (module docstring).
+  """
+  if mode == 'svd':
+    return fit_cca(x1_NxD, x2_NxE, k, shrinkage=1.0)
+  if mode != 'canonical':
+    raise ValueError(f"mode must be 'svd' or 'canonical', got {mode!r}")
+  views, _, _, k = _prepare([x1_NxD, x2_NxE], [0.0, 0.0], 0.0, k)
+  return _run(_fit_pls_canonical, views, k=k)
 
 
 # ------------------------------------------------------------------------- MCCA and GCCA
 
 
-def _fit_multiview(jitted_fit, views, k, r, rcond) -> LinearCCAParams:
+def _fit_multiview(jitted_fit, views, k, r, shrinkage, rcond) -> LinearCCAParams:
   """Validates m views and runs one of the jitted multi-view fits on them."""
-  views, ridges, k = _prepare(views, objectives.per_view(r, len(views)), k, multiview=True)
-  params, finite = jitted_fit(tuple(views), tuple(ridges), k=k, rcond=rcond,
-                              chunk_rows=_chunk_rows(views))
-  objectives.raise_if_not_finite(finite, views)
-  return params
+  views, ridges, shrinkages, k = _prepare(views, objectives.per_view(r, len(views)), shrinkage,
+                                          k, multiview=True)
+  return _run(jitted_fit, views, ridges, shrinkages, k=k, rcond=rcond)
 
 
-def _whitened_joint_eigh(views, ridges, rcond, chunk_rows):
-  """Eigendecomposition of D^{-1/2} Sigma D^{-1/2}, D = blockdiag(Sigma_ii + r_i I).
+def _whitened_joint_eigh(views, ridges, shrinkages, rcond, chunk_rows, missing,
+                         regularised_diagonal: bool):
+  """Eigendecomposition of D^{-1/2} Sigma D^{-1/2}, D = blockdiag(C_i), C_i the regularised
+  covariances; with regularised_diagonal, Sigma's diagonal blocks S_ii are replaced by C_i.
 
-  Returns means, the regularised Sigma_ii, their inverse square roots, eigenvalues (descending)
-  and the eigenvectors split into per-view blocks.
+  Returns means, the covariance blocks, the C_i, their inverse square roots, eigenvalues
+  (descending) and the eigenvectors split into per-view blocks.
   """
   m = len(views)
-  means, sigma = _moments(views, [(i, j) for i in range(m) for j in range(i, m)], chunk_rows)
-  covs = [_regularised(sigma[i, i], r) for i, r in enumerate(ridges)]
+  means, sigma = _moments(views, [(i, j) for i in range(m) for j in range(i, m)], chunk_rows,
+                          missing)
+  covs = [_regularised(sigma[i, i], r, c) for i, (r, c) in enumerate(zip(ridges, shrinkages))]
   inv_sqrts = [objectives.inverse_sqrt_psd(c, rcond) for c in covs]
-  whitened = {(i, j): inv_sqrts[i] @ sigma[i, j] @ inv_sqrts[j]
+  whitened = {(i, j): inv_sqrts[i] @ (covs[i] if i == j and regularised_diagonal
+                                      else sigma[i, j]) @ inv_sqrts[j]
               for i in range(m) for j in range(i, m)}
   joint = jnp.block([[whitened[i, j] if i <= j else whitened[j, i].T for j in range(m)]
                      for i in range(m)])
   eigenvalues, eigenvectors = jnp.linalg.eigh(joint)
   splits = np.cumsum([v.shape[1] for v in views])[:-1]
   blocks = jnp.split(eigenvectors[:, ::-1], splits, axis=0)
-  return means, covs, inv_sqrts, eigenvalues[::-1], blocks
+  return means, sigma, covs, inv_sqrts, eigenvalues[::-1], blocks
 
 
-@functools.partial(jax.jit, static_argnames=('k', 'rcond', 'chunk_rows'))
-def _fit_mcca(views, ridges, *, k, rcond, chunk_rows):
-  means, covs, inv_sqrts, _, blocks = _whitened_joint_eigh(views, ridges, rcond, chunk_rows)
+@functools.partial(jax.jit, static_argnames=('k', 'rcond', 'chunk_rows', 'missing'))
+def _fit_mcca(views, ridges, shrinkages, *, k, rcond, chunk_rows, missing):
+  means, sigma, covs, inv_sqrts, _, blocks = _whitened_joint_eigh(
+      views, ridges, shrinkages, rcond, chunk_rows, missing, regularised_diagonal=True)
   weights = []
   for cov, inv_sqrt, block in zip(covs, inv_sqrts, blocks):
     w = inv_sqrt @ block[:, :k]
     variance = jnp.sum(w * (cov @ w), axis=0)
-    weights.append(w * jnp.where(variance > 0, jax.lax.rsqrt(jnp.where(variance > 0,
-                                                                        variance, 1.0)), 0.0))
-  return (LinearCCAParams(tuple(means), tuple(weights), _pairwise_correlations(views, weights)),
-          tuple(objectives.all_finite(m) for m in means))
+    weights.append(w * _safe_divide(1.0, jnp.sqrt(variance)))
+  return _finish(means, sigma, weights)
 
 
 def fit_mcca(views: Sequence, k: int | None = None, r: float | Sequence[float] = 0.0,
-             rcond: float = objectives.DEFAULT_RCOND) -> LinearCCAParams:
+             rcond: float = objectives.DEFAULT_RCOND, *,
+             shrinkage: float | Sequence[float] = 0.0) -> LinearCCAParams:
   """Multiset CCA (Kettenring 1971, SUMCOR as a generalised eigenproblem; Nielsen 2002).
 
-  Solves Sigma u = lambda D u, Sigma the joint covariance of all views and
-  D = blockdiag(Sigma_ii + r_i I); the top-k eigenvectors, split by view and scaled to unit
-  variance, are the weights. For two views the weights are those of `fit_cca` (lambda = 1 + rho).
+  Maximises sum_{i != j} w_i^T S_ij w_j subject to sum_i w_i^T C_i w_i = 1, with the
+  regularised C_i = (1 - c_i) S_ii + (c_i + r_i) I: the generalised eigenproblem
+  (Sigma - blockdiag(S_ii) + D) u = lambda D u, D = blockdiag(C_i), Sigma the joint covariance
+  of all views (cca_zoo's `MCCA`, RGCCA's criterion with Tenenhaus' tau = c). The top-k
+  eigenvectors, split by view and scaled to unit C_i-variance, are the weights. For two views
+  the weights are those of `fit_cca` with the same r and c (lambda = 1 + rho); r = c = 0 is
+  Sigma u = lambda blockdiag(S_ii) u, and c = 1 multi-view PLS. All-NaN rows are missing
+  samples (module docstring).
   """
-  return _fit_multiview(_fit_mcca, views, k, r, rcond)
+  return _fit_multiview(_fit_mcca, views, k, r, shrinkage, rcond)
 
 
-@functools.partial(jax.jit, static_argnames=('k', 'rcond', 'chunk_rows'))
-def _fit_gcca(views, ridges, *, k, rcond, chunk_rows):
-  means, _, inv_sqrts, eigenvalues, blocks = _whitened_joint_eigh(views, ridges, rcond,
-                                                                  chunk_rows)
+@functools.partial(jax.jit, static_argnames=('k', 'rcond', 'chunk_rows', 'missing'))
+def _fit_gcca(views, ridges, shrinkages, *, k, rcond, chunk_rows, missing):
+  means, sigma, _, inv_sqrts, eigenvalues, blocks = _whitened_joint_eigh(
+      views, ridges, shrinkages, rcond, chunk_rows, missing, regularised_diagonal=False)
   # The consensus G (unit-variance columns) is the sum of the view projections X_i W_i:
-  # G = sum_i X_i (X_i^T X_i + r_i I)^{-1/2} u_i / sqrt(lambda) up to the (n - 1) scaling.
-  scale = jnp.where(eigenvalues[:k] > 0, jax.lax.rsqrt(jnp.where(eigenvalues[:k] > 0,
-                                                                 eigenvalues[:k], 1.0)), 0.0)
+  # G = sum_i X_i C_i^{-1/2} u_i / sqrt(lambda) up to the (n - 1) scaling.
+  scale = _safe_divide(1.0, jnp.sqrt(eigenvalues[:k]))
   weights = [inv_sqrt @ block[:, :k] * scale for inv_sqrt, block in zip(inv_sqrts, blocks)]
-  return (LinearCCAParams(tuple(means), tuple(weights), _pairwise_correlations(views, weights)),
-          tuple(objectives.all_finite(m) for m in means))
+  return _finish(means, sigma, weights)
 
 
 def fit_gcca(views: Sequence, k: int | None = None, r: float | Sequence[float] = 0.0,
-             rcond: float = objectives.DEFAULT_RCOND) -> LinearCCAParams:
+             rcond: float = objectives.DEFAULT_RCOND, *,
+             shrinkage: float | Sequence[float] = 0.0) -> LinearCCAParams:
   """Generalised CCA, MAXVAR form (Carroll 1968; Kettenring 1971).
 
   Finds a shared representation G (n x k, unit-variance uncorrelated columns) minimising
-  sum_i ||G - X_i W_i||^2: G holds the top-k eigenvectors of sum_i X_i (X_i^T X_i + r_i I)^{-1}
-  X_i^T. The weights are scaled so that, on the training data, sum_i X_i W_i = G: summing the
-  `transform` outputs of all views gives the consensus. It shares MCCA's eigenproblem; they
-  differ in how the per-view weights are scaled.
+  sum_i ||G - X_i W_i||^2: G holds the top-k eigenvectors of sum_i X_i C_i^{-1} X_i^T / (n - 1),
+  C_i = (1 - c_i) S_ii + (c_i + r_i) I the regularised covariance (cca_zoo's `GCCA` with
+  shrinkage c). The weights are scaled so that, on the training data, sum_i X_i W_i = G:
+  summing the `transform` outputs of all views gives the consensus. It is the eigenproblem
+  Sigma u = lambda D u, D = blockdiag(C_i): MCCA's with Sigma's diagonal blocks kept; they also
+  differ in how the per-view weights are scaled. All-NaN rows are missing samples (module
+  docstring); the consensus identity then holds on the complete rows only.
   """
-  return _fit_multiview(_fit_gcca, views, k, r, rcond)
+  return _fit_multiview(_fit_gcca, views, k, r, shrinkage, rcond)
 
 
-# ----------------------------------------------------------------- transform and score
+# --------------------------------------------------- transform, prediction and score
 
 
-def _check_against(params: LinearCCAParams, views) -> list[Array]:
+def _view_index(params: LinearCCAParams, view, name: str) -> int:
+  m = len(params.weights)
+  if not isinstance(view, (int, np.integer)) or isinstance(view, bool) or not 0 <= view < m:
+    raise ValueError(f'{name} must be a view index in [0, {m}), got {view!r}')
+  return int(view)
+
+
+def _checked(params: LinearCCAParams, views: dict, allow_missing: bool) -> dict:
+  """The given views ({index: array}) as float arrays, checked against the fitted widths;
+  with allow_missing, all-NaN rows pass (other non-finite values never do)."""
+  views = {i: as_float(v) for i, v in views.items()}
+  objectives.check_views(list(views.values()), min_samples=1, check_values=not allow_missing)
+  for i, view in views.items():
+    width = params.weights[i].shape[0]
+    if view.shape[1] != width:
+      raise ValueError(
+          f'view {i + 1} has {view.shape[1]} features, the model was fitted on {width}')
+    if allow_missing and not bool(objectives.all_finite(view)):
+      _missing_rows(view, i + 1)
+  return views
+
+
+def _check_against(params: LinearCCAParams, views, allow_missing: bool) -> list[Array]:
   if len(views) != len(params.weights):
     raise ValueError(f'the model was fitted on {len(params.weights)} views, got {len(views)}')
-  views = [as_float(v) for v in views]
-  objectives.check_views(views, min_samples=1)
-  for i, (view, w) in enumerate(zip(views, params.weights), start=1):
-    if view.shape[1] != w.shape[0]:
-      raise ValueError(
-          f'view {i} has {view.shape[1]} features, the model was fitted on {w.shape[0]}')
-  return views
+  return list(_checked(params, dict(enumerate(views)), allow_missing).values())
 
 
 @jax.jit
@@ -262,8 +482,76 @@ def _transform(params, views):
 
 
 def transform(params: LinearCCAParams, *views) -> tuple[Array, ...]:
-  """Projects each view: Z_i = (X_i - mean_i) W_i, shape (n, k)."""
-  return _transform(params, tuple(_check_against(params, views)))
+  """Projects each view: Z_i = (X_i - mean_i) W_i, shape (n, k); NaN rows (missing) stay NaN."""
+  return _transform(params, tuple(_check_against(params, views, allow_missing=True)))
+
+
+def _back_to_view(params, z, i):
+  """mean_i + z L_i^T, L_i = S_ii W_i C_ii^+: the least-squares regression of the training
+  view i on its own variates."""
+  c_ii = params.variate_covariance[i, i]
+  return (params.means[i]
+          + z @ jnp.linalg.pinv(c_ii, hermitian=True) @ params.feature_covariances[i].T)
+
+
+@functools.partial(jax.jit, static_argnames='i')
+def _inverse_transform(params, z, *, i):
+  return _back_to_view(params, z, i)
+
+
+def inverse_transform(params: LinearCCAParams, z_NxK, view: int) -> Array:
+  """Maps canonical variates back to a view's space: X_i^ = mean_i + Z L_i^T, shape (n, d_i).
+
+  L_i = S_ii W_i (W_i^T S_ii W_i)^+ is the least-squares regression of the training view on
+  its own variates (from `LinearCCAParams.feature_covariances` and `variate_covariance`); for
+  CCA, whose training variates are uncorrelated with unit variance, L_i = S_ii W_i. As
+  scikit-learn's `PCA.inverse_transform` and cca_zoo's `inverse_transform` (equal to it on
+  cca_zoo's fits): with k < d_i it recovers the part of the view that the variates span.
+  `view` is the 0-based index of the view.
+  """
+  i = _view_index(params, view, 'view')
+  z = as_float(z_NxK)
+  k = params.weights[i].shape[1]
+  if z.ndim != 2 or z.shape[1] != k:
+    raise ValueError(f'expected variates of shape (n, {k}), got {tuple(z.shape)}')
+  return _inverse_transform(params, z, i=i)
+
+
+@functools.partial(jax.jit, static_argnames=('sources', 'target'))
+def _predict(params, views, *, sources, target):
+  z = jnp.concatenate([(v - params.means[i]) @ params.weights[i]
+                       for i, v in zip(sources, views)], axis=1)
+  c = params.variate_covariance
+  c_oo = jnp.block([[c[i, j] for j in sources] for i in sources])
+  c_ot = jnp.concatenate([c[i, target] for i in sources], axis=0)
+  return _back_to_view(params, z @ jnp.linalg.pinv(c_oo, hermitian=True) @ c_ot, target)
+
+
+def predict(params: LinearCCAParams, views: Sequence, target: int) -> Array:
+  """Predicts view `target` (0-based) from the variates of the other given views, (n, d_t).
+
+  views: one entry per fitted view, an (n, d_i) array or None; the target's entry is
+  ignored, and the prediction uses every other view that is given (at least one).
+
+  The target's variates are the least-squares combination of the given views' variates
+  z_o = [z_i], fitted on the training covariances C_ij = W_i^T S_ij W_j
+  (`LinearCCAParams.variate_covariance`): z_t^ = z_o C_oo^+ C_ot, mapped back by
+  `inverse_transform`: x_t^ = mean_t + z_t^ L_t^T. For two-view CCA, C_11 = I and
+  C_12 = diag(rho), so z_2^ = diag(rho) z_1, E[z_2 | z_1] in the Gaussian model, and x_2^ is
+  the least-squares regression of X2 on the k variates of X1. On the ridge path, for PLS
+  and for m views C is taken as fitted, correlated variates included. A row missing from a
+  given view (NaN) gives a NaN prediction: pass only the views observed on those rows.
+  (cca_zoo's `predict` instead regresses the target on the mean of the given views' variates.)
+  """
+  if len(views) != len(params.weights):
+    raise ValueError(f'the model was fitted on {len(params.weights)} views, got {len(views)} '
+                     '(pass None for a view not given)')
+  target = _view_index(params, target, 'target')
+  given = {i: v for i, v in enumerate(views) if v is not None and i != target}
+  if not given:
+    raise ValueError(f'predict needs at least one view other than the target {target}')
+  given = _checked(params, given, allow_missing=True)
+  return _predict(params, tuple(given.values()), sources=tuple(given), target=target)
 
 
 @jax.jit
@@ -272,8 +560,11 @@ def _component_correlations(params, views):
 
 
 def component_correlations(params: LinearCCAParams, *views) -> Array:
-  """(k,) correlation of each component on the given data (averaged over view pairs)."""
-  views = _check_against(params, views)
+  """(k,) correlation of each component on the given data (averaged over view pairs).
+
+  The views must be complete (no NaN rows).
+  """
+  views = _check_against(params, views, allow_missing=False)
   if views[0].shape[0] < 2:
     raise ValueError('need at least 2 samples to measure a correlation')
   return _component_correlations(params, tuple(views))
