@@ -38,7 +38,7 @@ from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from crossjax import evaluate, files, kernel, linear, objectives
+from crossjax import evaluate, files, kernel, linear, objectives, sparse, tensor
 from crossjax.configs import cgan as cgan_config
 from crossjax.configs import dcca as dcca_config
 from crossjax.configs import dccae as dccae_config
@@ -123,59 +123,205 @@ class _CanonicalCorrelation(TransformerMixin, _Views):
 
 
 class _Linear(_CanonicalCorrelation):
-  """fit for the linear models: `_fit(views)` gives the params; `weights_` are theirs."""
+  """fit for the linear models: `_fit(views)` gives the params; `weights_` are theirs.
+
+  Samples missing a view (a row entirely NaN there) are allowed where `_MISSING` is 'allow'
+  (CCA, MCCA, GCCA: covariances from the rows where both views of a pair are present)."""
+  _MISSING = 'refuse'
 
   def fit(self, views: Views, y: ArrayLike | None = None):
     """Fits on every row of the views; y (labels) is only checked."""
-    splits = self._fit_splits(views, y)
+    splits = self._fit_splits(views, y, missing=self._MISSING)
     self.params_ = self._fit([np.asarray(rows) for rows in shared.views_of(splits['train'])])
     self.weights_ = [np.asarray(w) for w in self.params_.weights]
     return self
+
+  def inverse_transform(self, variates: Views) -> list[np.ndarray] | np.ndarray:
+    """Each view rebuilt from its own canonical variates (`linear.inverse_transform`, the
+    least-squares map fitted on the training rows): a list of (n, n_components) arrays in,
+    a list out; the variates side by side in, the views side by side out."""
+    check_is_fitted(self)
+    k = self.weights_[0].shape[1]
+    given = (list(variates) if isinstance(variates, (list, tuple))
+             else np.split(np.asarray(variates), len(self.weights_), axis=1))
+    if len(given) != len(self.weights_) or any(np.ndim(z) != 2 or np.shape(z)[1] != k
+                                               for z in given):
+      raise ValueError(f'inverse_transform takes {len(self.weights_)} arrays of {k} variates '
+                       'each (what transform gives)')
+    return self._output(variates, [linear.inverse_transform(self.params_, np.asarray(z), i)
+                                   for i, z in enumerate(given)])
+
+  def predict(self, views: Sequence[ArrayLike | None]) -> list[np.ndarray]:
+    """Every view: those given as they are, each None predicted from the given ones'
+    variates (`linear.predict`: least squares on the training variates)."""
+    check_is_fitted(self)
+    if not isinstance(views, (list, tuple)) or len(views) != len(self.view_sizes_):
+      raise ValueError(f'predict takes a list of {len(self.view_sizes_)} views, None for those '
+                       'to predict')
+    present = [None if view is None else np.asarray(view, np.float32) for view in views]
+    if all(view is None for view in present):
+      raise ValueError('predict needs at least one view given')
+    return [np.asarray(linear.predict(self.params_, present, i)) if view is None else view
+            for i, view in enumerate(present)]
 
 
 class CCA(_Linear):
   """Ridge CCA of two views (Hotelling 1936; Vinod 1976): `linear.fit_cca`.
 
+  r1, r2: ridges added to the views' covariances; shrinkage: c in [0, 1] (one for both views
+  or one per view), each covariance replaced by (1 - c) S + c I: 0 is CCA, 1 is PLS (cca_zoo's
+  RidgeCCA). Samples missing one view inform the other's statistics (pairwise moments).
   Attributes after fit: params_ (`linear.LinearCCAParams`), weights_ (one features x
   n_components array per view).
   """
+  _MISSING = 'allow'
 
   def __init__(self, n_components: int = 2, r1: float = 0.0, r2: float = 0.0,
+               shrinkage: float | Sequence[float] = 0.0,
                rcond: float = objectives.DEFAULT_RCOND,
                view_sizes: Sequence[int] | None = None):
     self.n_components = n_components
     self.r1 = r1
     self.r2 = r2
+    self.shrinkage = shrinkage
     self.rcond = rcond
     self.view_sizes = view_sizes
 
   def _fit(self, views):
     if len(views) != 2:
       raise ValueError(f'CCA takes two views, got {len(views)}: use MCCA or GCCA')
-    return linear.fit_cca(*views, self.n_components, self.r1, self.r2, self.rcond)
+    return linear.fit_cca(*views, self.n_components, self.r1, self.r2, self.rcond,
+                          shrinkage=self.shrinkage)
+
+
+class PLS(_Linear):
+  """Partial least squares of two views (Wegelin 2000): `linear.fit_pls`. mode 'svd'
+  (PLS-SVD: the top singular vectors of the cross-covariance) or 'canonical' (PLS-W2A, with
+  deflation, as scikit-learn's PLSCanonical)."""
+
+  def __init__(self, n_components: int = 2, mode: str = 'svd',
+               view_sizes: Sequence[int] | None = None):
+    self.n_components = n_components
+    self.mode = mode
+    self.view_sizes = view_sizes
+
+  def _fit(self, views):
+    if len(views) != 2:
+      raise ValueError(f'PLS takes two views, got {len(views)}: use MCCA with shrinkage 1')
+    return linear.fit_pls(*views, self.n_components, self.mode)
 
 
 class MCCA(_Linear):
-  """Multiset CCA (SUMCOR) of two or more views, ridge r for each: `linear.fit_mcca`."""
+  """Multiset CCA (SUMCOR) of two or more views, ridge r and shrinkage c (one value or one per
+  view; c = 1 is multi-view PLS): `linear.fit_mcca`. Samples may miss views."""
+  _MISSING = 'allow'
 
   def __init__(self, n_components: int = 2, r: float = 0.0,
+               shrinkage: float | Sequence[float] = 0.0,
                rcond: float = objectives.DEFAULT_RCOND,
                view_sizes: Sequence[int] | None = None):
     self.n_components = n_components
     self.r = r
+    self.shrinkage = shrinkage
     self.rcond = rcond
     self.view_sizes = view_sizes
 
   def _fit(self, views):
-    return linear.fit_mcca(views, self.n_components, self.r, self.rcond)
+    return linear.fit_mcca(views, self.n_components, self.r, self.rcond,
+                           shrinkage=self.shrinkage)
 
 
 class GCCA(MCCA):
-  """Generalised CCA (MAXVAR) of two or more views, ridge r: `linear.fit_gcca`. The views'
-  variates sum to the consensus on the training rows."""
+  """Generalised CCA (MAXVAR) of two or more views, ridge r and shrinkage c: `linear.fit_gcca`.
+  The views' variates sum to the consensus on the training rows."""
 
   def _fit(self, views):
-    return linear.fit_gcca(views, self.n_components, self.r, self.rcond)
+    return linear.fit_gcca(views, self.n_components, self.r, self.rcond,
+                           shrinkage=self.shrinkage)
+
+
+class TCCA(_Linear):
+  """Tensor CCA of two or more views (Luo et al. 2015): `tensor.fit_tcca`, the rank-k CP
+  decomposition of the whitened views' covariance tensor by alternating least squares.
+
+  r: ridge; shrinkage: c in [0, 1] towards the identity (cca_zoo's TCCA `shrinkage`), one for
+  all views or one per view. A RuntimeWarning says when ALS did not converge in max_iterations
+  sweeps. Tensor CCA finds high-order structure, which Gaussian views do not have: see
+  `crossjax.tensor`. Attributes after fit: params_ (`linear.LinearCCAParams` of the tensor CCA
+  weights), weights_, cp_weights_ ((k,) the CP weights, the high-order canonical
+  correlations for k = 1).
+  """
+
+  def __init__(self, n_components: int = 1, r: float = 0.0,
+               shrinkage: float | Sequence[float] = 0.0, max_iterations: int = 500,
+               tol: float = 1e-6, rcond: float = objectives.DEFAULT_RCOND,
+               view_sizes: Sequence[int] | None = None):
+    self.n_components = n_components
+    self.r = r
+    self.shrinkage = shrinkage
+    self.max_iterations = max_iterations
+    self.tol = tol
+    self.rcond = rcond
+    self.view_sizes = view_sizes
+
+  def _fit(self, views):
+    fitted = tensor.fit_tcca(views, self.n_components, self.r, self.rcond,
+                             shrinkage=self.shrinkage, max_iterations=self.max_iterations,
+                             tol=self.tol)
+    self.cp_weights_ = np.asarray(fitted.cp_weights)
+    return fitted.cca
+
+
+class SparseCCA(_CanonicalCorrelation):
+  """Sparse CCA of two views: method 'pmd' (penalised matrix decomposition, Witten et al.
+  2009: L1 bounds c1, c2 in [1, sqrt(features)] on unit-norm weights; `sparse.fit_pmd`) or
+  'elastic_net' (alternating elastic-net regressions, Waaijenborg et al. 2008: strength alpha,
+  one or one per view, and l1_ratio; `sparse.fit_elastic_net_cca`).
+
+  Penalties left as None are chosen on held-out correlation within the training rows (folds-fold
+  cross-validation over a grid of grid_size values per view, seeded by random_state), the
+  whole grid in one compiled call per fold. A ConvergenceWarning names any component that did
+  not converge in max_iter alternations. Attributes after fit: params_
+  (`sparse.SparseCCAParams`), weights_, penalties_ (those used), converged_ ((k,) bool).
+  """
+
+  def __init__(self, n_components: int = 1, method: str = 'pmd', c1: float | None = None,
+               c2: float | None = None, alpha: float | Sequence[float] | None = None,
+               l1_ratio: float | Sequence[float] = 1.0, max_iter: int = 500,
+               tol: float = 1e-6, grid_size: int = 10, folds: int = 5, random_state: int = 0,
+               view_sizes: Sequence[int] | None = None):
+    self.n_components = n_components
+    self.method = method
+    self.c1 = c1
+    self.c2 = c2
+    self.alpha = alpha
+    self.l1_ratio = l1_ratio
+    self.max_iter = max_iter
+    self.tol = tol
+    self.grid_size = grid_size
+    self.folds = folds
+    self.random_state = random_state
+    self.view_sizes = view_sizes
+
+  def fit(self, views: Views, y: ArrayLike | None = None):
+    """Fits on every row of the views; y (labels) is only checked."""
+    splits = self._fit_splits(views, y)
+    train = [np.asarray(rows) for rows in shared.views_of(splits['train'])]
+    if len(train) != 2:
+      raise ValueError(f'SparseCCA takes two views, got {len(train)}')
+    search = dict(tol=self.tol, max_iter=self.max_iter, grid_size=self.grid_size,
+                  folds=self.folds, seed=self.random_state)
+    if self.method == 'pmd':
+      self.params_ = sparse.fit_pmd(*train, self.n_components, self.c1, self.c2, **search)
+    elif self.method == 'elastic_net':
+      self.params_ = sparse.fit_elastic_net_cca(*train, self.n_components, self.alpha,
+                                                self.l1_ratio, **search)
+    else:
+      raise ValueError(f"method must be 'pmd' or 'elastic_net', got {self.method!r}")
+    self.weights_ = [np.asarray(w) for w in self.params_.weights]
+    self.penalties_ = tuple(float(p) for p in self.params_.penalties)
+    self.converged_ = np.asarray(self.params_.converged)
+    return self
 
 
 class KernelCCA(_CanonicalCorrelation):

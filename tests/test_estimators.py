@@ -15,7 +15,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from crossjax import data, estimators, files, kernel, linear
+from crossjax import data, estimators, files, kernel, linear, sparse, tensor
 from crossjax.configs import dcca as dcca_config
 from crossjax.families import autoencoder
 from crossjax.train import loop
@@ -42,6 +42,14 @@ def digits():
      three_views()),
     (estimators.GCCA(n_components=2, r=0.1), lambda views: linear.fit_gcca(views, 2, 0.1),
      three_views()),
+    (estimators.CCA(n_components=3, shrinkage=(0.2, 0.5)),
+     lambda views: linear.fit_cca(*views, 3, shrinkage=(0.2, 0.5)), correlated_views()),
+    (estimators.PLS(n_components=2, mode='canonical'),
+     lambda views: linear.fit_pls(*views, 2, 'canonical'), correlated_views()),
+    (estimators.TCCA(n_components=1, r=0.1), lambda views: tensor.fit_tcca(views, 1, 0.1).cca,
+     three_views()),
+    (estimators.SparseCCA(n_components=1, c1=1.5, c2=1.5),
+     lambda views: sparse.fit_pmd(*views, 1, 1.5, 1.5), correlated_views()),
 ])
 def test_linear_estimators_equal_crossjax_linear(estimator, fit, views):
   train, test = [v[:100] for v in views], [v[100:] for v in views]
@@ -57,6 +65,50 @@ def test_linear_estimators_equal_crossjax_linear(estimator, fit, views):
   side_by_side = clone(estimator).set_params(view_sizes=sizes).fit(np.hstack(train))
   np.testing.assert_array_equal(side_by_side.transform(np.hstack(test)),
                                 np.hstack(estimator.transform(test)))
+
+
+def test_linear_estimators_missing_rows_inverse_transform_and_predict():
+  """CCA and MCCA fit with samples missing a view (pairwise moments, as linear.fit_cca), PLS
+  refuses them; inverse_transform and predict are linear's, as lists and side by side."""
+  x1, x2 = (v.astype(np.float32) for v in correlated_views())
+  x1_missing = x1.copy()
+  x1_missing[:20] = np.nan
+  cca = estimators.CCA(n_components=2).fit([x1_missing, x2])
+  params = linear.fit_cca(x1_missing, x2, 2)
+  np.testing.assert_allclose(cca.params_.correlations, params.correlations, rtol=1e-6)
+  z1, z2 = cca.transform([x1_missing, x2])
+  assert np.isnan(z1[:20]).all() and not np.isnan(z1[20:]).any() and not np.isnan(z2).any()
+  with pytest.raises(files.DataError, match='20'):
+    estimators.PLS(n_components=2).fit([x1_missing, x2])
+
+  cca = estimators.CCA(n_components=2).fit([x1, x2])
+  variates = cca.transform([x1, x2])
+  rebuilt = cca.inverse_transform(variates)
+  for i, (ours, z) in enumerate(zip(rebuilt, variates)):
+    np.testing.assert_allclose(ours, linear.inverse_transform(cca.params_, z, i), rtol=1e-6)
+  side_by_side = clone(cca).set_params(view_sizes=(6, 5)).fit(np.hstack([x1, x2]))
+  np.testing.assert_allclose(side_by_side.inverse_transform(np.hstack(variates)),
+                             np.hstack(rebuilt), rtol=1e-5, atol=1e-6)
+  given, predicted = cca.predict([x1, None])
+  assert given is not None and np.array_equal(given, x1)
+  np.testing.assert_allclose(predicted, linear.predict(cca.params_, [x1, None], 1), rtol=1e-6)
+  with pytest.raises(ValueError, match='at least one view'):
+    cca.predict([None, None])
+  with pytest.raises(ValueError, match='2 arrays of 2 variates'):
+    cca.inverse_transform([variates[0]])
+
+
+def test_sparse_cca_chooses_its_penalties_by_cross_validation():
+  """SparseCCA with no penalty given: the pair `sparse.select_pmd_penalty` chooses, refitted."""
+  x1, x2 = (v.astype(np.float32) for v in correlated_views())
+  chosen = sparse.select_pmd_penalty(x1, x2, 1, grid_size=3, folds=2, seed=4)
+  model = estimators.SparseCCA(n_components=1, grid_size=3, folds=2, random_state=4).fit(
+      [x1, x2])
+  np.testing.assert_allclose(model.penalties_, chosen.penalties, rtol=1e-6)
+  np.testing.assert_allclose(model.weights_[0], chosen.params.weights[0], rtol=1e-5, atol=1e-7)
+  assert model.converged_.all()
+  with pytest.raises(ValueError, match="'pmd' or 'elastic_net'"):
+    estimators.SparseCCA(method='lasso').fit([x1, x2])
 
 
 def test_kernel_cca_equals_crossjax_kernel():
@@ -83,7 +135,8 @@ class TinyEncoder(nn.Module):
 
 
 ALL = [estimators.CCA(r1=0.5), estimators.MCCA(r=0.5), estimators.GCCA(r=0.5),
-       estimators.KernelCCA(ridge=0.5), estimators.DCCA(encoders=[TinyEncoder(2)] * 2),
+       estimators.PLS(mode='canonical'), estimators.TCCA(shrinkage=0.5),
+       estimators.SparseCCA(c1=2.0), estimators.KernelCCA(ridge=0.5), estimators.DCCA(encoders=[TinyEncoder(2)] * 2),
        estimators.DCCAE(reconstruction_weight=0.5), estimators.MultimodalAutoencoder(),
        estimators.ConditionalGAN(loss='hinge')]
 
