@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from crossjax import data, evaluators, families
-from crossjax.configs import cca, cgan, dcca, dccae, kcca, mae
+from crossjax.configs import cca, cgan, dcca, dccae, kcca, mae, scca
 from crossjax.families import cgan as cgan_family
 from crossjax.train import loop
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-GENERIC = {'cca': cca, 'mcca': cca, 'gcca': cca, 'kcca': kcca, 'dcca': dcca, 'dccae': dccae,
-           'mae': mae, 'cgan': cgan}
+GENERIC = {'cca': cca, 'mcca': cca, 'gcca': cca, 'pls': cca, 'tcca': cca, 'scca': scca,
+           'kcca': kcca, 'dcca': dcca, 'dccae': dccae, 'mae': mae, 'cgan': cgan}
 
 
 def smoke(model):
@@ -34,8 +34,13 @@ def test_generic_config_trains_and_evaluates(model, tmp_path):
   if model in ('cca', 'kcca', 'dcca', 'dccae'):
     # Left and right halves of a digit share a lot: far above the ~0 of unrelated views.
     assert sum(results['correlations']['test'][:5]) > 2.5
-  elif model in ('mcca', 'gcca'):
+  elif model in ('mcca', 'gcca', 'tcca'):
     assert np.all(np.isfinite(results['correlations']['test']))
+  elif model == 'pls':  # covariance, not correlation, is maximised: still well above 0
+    assert min(results['correlations']['test'][:3]) > 0.5
+  elif model == 'scca':  # one component (the default k), its L1 bounds chosen by CV
+    assert results['correlations']['test'][0] > 0.6  # (CCA's first: 0.82; unrelated: ~0)
+    assert len(results['penalties']) == 2
   elif model == 'mae':
     assert results['code_accuracy']['all'] > 60.0  # 10 classes: chance is 10 %
   else:

@@ -30,7 +30,8 @@ import types
 
 # config.model -> the module of its family
 _MODULES = {
-    'cca': 'linear', 'mcca': 'linear', 'gcca': 'linear', 'kcca': 'kernel',
+    'cca': 'linear', 'mcca': 'linear', 'gcca': 'linear', 'pls': 'linear', 'tcca': 'linear',
+    'scca': 'linear', 'kcca': 'kernel',
     'dcca': 'deep_cca', 'dccae': 'deep_cca', 'mae': 'autoencoder', 'cgan': 'cgan',
     'classifier': 'classifier',
 }
