@@ -455,10 +455,11 @@ def _warn_if_not_converged(params: SparseCCAParams, caller: str, limits: dict) -
 
 
 def _fit(method: Callable, caller: str, x1, x2, k: int, penalties, limits: dict,
-         grids=None, rows=None) -> SparseCCAParams:
+         grids=None, rows=None, warn: bool = True) -> SparseCCAParams:
   """One jitted fit at `penalties`, or, with grids, the vmapped fit at every pair of
   (grids[0] x grids[1]) with the fixed `penalties` after them (leaves get leading (g1, g2)
-  axes); on the rows where rows == 1 (all by default). Warns about non-convergence."""
+  axes); on the rows where rows == 1 (all by default). Warns about non-convergence (unless
+  warn is False: the cross-validation reports its folds in one warning)."""
   rows = np.ones(x1.shape[0], x1.dtype) if rows is None else rows
   settings = _settings(limits, x1.dtype)
   if grids is None:
@@ -467,7 +468,8 @@ def _fit(method: Callable, caller: str, x1, x2, k: int, penalties, limits: dict,
   else:
     params = _fit_grid(x1, x2, rows, _pairs(*grids, penalties, x1.dtype), settings,
                        method=method, k=k, shape=(len(grids[0]), len(grids[1])))
-  _warn_if_not_converged(params, caller, limits)
+  if warn:
+    _warn_if_not_converged(params, caller, limits)
   return params
 
 
@@ -478,15 +480,23 @@ def _select(method: Callable, caller: str, x1, x2, k: int, grids, fixed, limits:
   n = x1.shape[0]
   fold_of = np.empty(n, np.int64)
   fold_of[np.random.default_rng(seed).permutation(n)] = np.arange(n) % folds
-  fold_scores = []
+  fold_scores, fold_converged = [], []
   for fold in range(folds):
     rows = (fold_of != fold).astype(x1.dtype)
-    params = _fit(method, f'{caller} (fold {fold + 1} of {folds})', x1, x2, k, fixed, limits,
-                  grids, rows)
+    params = _fit(method, caller, x1, x2, k, fixed, limits, grids, rows, warn=False)
     fold_scores.append(np.asarray(_held_out_scores(params, x1, x2, rows), np.float64))
-  fold_scores = np.stack(fold_scores)
+    fold_converged.append(np.asarray(params.converged).all(axis=-1))
+  fold_scores, fold_converged = np.stack(fold_scores), np.stack(fold_converged)
   cv_scores = fold_scores.mean(axis=0)
   a, b = np.unravel_index(np.argmax(np.nan_to_num(cv_scores, nan=-np.inf)), cv_scores.shape)
+  if not fold_converged.all():
+    settings = ', '.join(f'{name}={value}' for name, value in limits.items())
+    warnings.warn(
+        f'{caller}: the alternation stopped at its iteration limit ({settings}) in '
+        f'{int((~fold_converged).sum())} of {fold_converged.size} (fold, penalty) fits of the '
+        f'cross-validation, {int((~fold_converged[:, a, b]).sum())} of them at the chosen '
+        'penalties; their held-out scores are those of the last iterates',
+        ConvergenceWarning, stacklevel=3)
   chosen = (float(grids[0][a]), float(grids[1][b]), *[float(f) for f in fixed])
   return PenaltySelection(_fit(method, caller, x1, x2, k, chosen, limits), chosen,
                           tuple(grids), cv_scores, fold_scores)
