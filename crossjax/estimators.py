@@ -81,6 +81,15 @@ class _Views(BaseEstimator):
     self.n_features_in_ = sum(self.view_sizes_)
     return splits
 
+  def _training_views(self, views: Views, labels: ArrayLike | None, missing: str = 'refuse',
+                      two: bool = False) -> list[np.ndarray]:
+    """The checked training views as arrays (`_fit_splits`); two: refused unless two views."""
+    train = [np.asarray(rows) for rows in shared.views_of(
+        self._fit_splits(views, labels, missing)['train'])]
+    if two and len(train) != 2:
+      raise ValueError(f'{type(self).__name__} takes two views, got {len(train)}')
+    return train
+
   def _fitted_views(self, views: Views) -> list[np.ndarray]:
     """The views as float32 arrays, refused unless they have the widths seen in `fit`."""
     check_is_fitted(self)
@@ -131,8 +140,7 @@ class _Linear(_CanonicalCorrelation):
 
   def fit(self, views: Views, y: ArrayLike | None = None):
     """Fits on every row of the views; y (labels) is only checked."""
-    splits = self._fit_splits(views, y, missing=self._MISSING)
-    self.params_ = self._fit([np.asarray(rows) for rows in shared.views_of(splits['train'])])
+    self.params_ = self._fit(self._training_views(views, y, self._MISSING))
     self.weights_ = [np.asarray(w) for w in self.params_.weights]
     return self
 
@@ -305,10 +313,7 @@ class SparseCCA(_CanonicalCorrelation):
 
   def fit(self, views: Views, y: ArrayLike | None = None):
     """Fits on every row of the views; y (labels) is only checked."""
-    splits = self._fit_splits(views, y)
-    train = [np.asarray(rows) for rows in shared.views_of(splits['train'])]
-    if len(train) != 2:
-      raise ValueError(f'SparseCCA takes two views, got {len(train)}')
+    train = self._training_views(views, y, two=True)
     search = dict(tol=self.tol, max_iter=self.max_iter, grid_size=self.grid_size,
                   folds=self.folds, seed=self.random_state)
     if self.method == 'pmd':
@@ -346,10 +351,7 @@ class KernelCCA(_CanonicalCorrelation):
     self.view_sizes = view_sizes
 
   def fit(self, views: Views, y: ArrayLike | None = None):
-    splits = self._fit_splits(views, y)
-    train = [np.asarray(rows) for rows in shared.views_of(splits['train'])]
-    if len(train) != 2:
-      raise ValueError(f'KernelCCA takes two views, got {len(train)}')
+    train = self._training_views(views, y, two=True)
     landmarks = self.num_landmarks or min(kernel_family.DEFAULT_LANDMARKS, len(train[0]))
     widths = tuple(self.width_scale * kernel.median_distance(view, seed=self.random_state)
                    for view in train)

@@ -178,7 +178,7 @@ def test_bad_input_raises_the_messages_of_files():
   for views in ([x1, x2[:-1]], [nan, x2], [x1, missing]):
     with pytest.raises(files.DataError) as expected:
       files.from_arrays(views)
-    for estimator in (estimators.CCA(), estimators.DCCA()):  # refused before any training
+    for estimator in (estimators.PLS(), estimators.DCCA()):  # refused before any training
       with pytest.raises(files.DataError) as raised:
         estimator.fit(views)
       assert str(raised.value) == str(expected.value)
