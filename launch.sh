@@ -7,7 +7,7 @@
 #   ./launch.sh reproduce NAME [NAME ...] a paper experiment: train (or resume) and evaluate
 #   ./launch.sh reproduce --list|--table  the names / rebuild RESULTS.md from runs/
 #   ./launch.sh bench                    every benchmark, then BENCHMARKS.md
-#   ./launch.sh bench linear|dcca|steps|data|loop|newton_schulz|cca_zoo  one benchmark (data: 26 GiB of views; cca_zoo: beside cca_zoo in its own venv; neither in bench)
+#   ./launch.sh bench linear|dcca|steps|data|loop|newton_schulz|cca_zoo|dcca_cca_zoo  one benchmark (data: 26 GiB of views; cca_zoo, dcca_cca_zoo: beside cca_zoo in its own venv; none of these three in bench)
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -45,8 +45,6 @@ from crossjax.train import writer
 from experiments import bench_all, bench_utils
 from experiments.peer_cca_zoo import component_correlations
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-CCA_ZOO_VERSION = '4.0.1'
 
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/bench', 'Where to write cca_zoo.json/.md; the '
                                "data and the peer's files go to its cca_zoo/ folder.")
@@ -263,23 +261,6 @@ def build_tasks(x: dict[str, np.ndarray]) -> list[Task]:
   return tasks
 
 
-def ensure_peer_python() -> str:
-  """cca_zoo's interpreter: --peer_python, or runs/cca_zoo_venv (made and filled once)."""
-  if _PEER_PYTHON.value:
-    return _PEER_PYTHON.value
-  venv = ROOT / 'runs' / 'cca_zoo_venv'
-  python, stamp = venv / 'bin' / 'python', venv / '.cca_zoo-installed'
-  if not python.exists():
-    print(f'Creating {venv}', flush=True)
-    subprocess.run(['python3', '-m', 'venv', str(venv)], check=True)
-  if not stamp.exists() or stamp.read_text() != CCA_ZOO_VERSION:
-    print(f'Installing cca-zoo=={CCA_ZOO_VERSION} into {venv}', flush=True)
-    subprocess.run([str(python), '-m', 'pip', 'install', '-q', f'cca-zoo=={CCA_ZOO_VERSION}'],
-                   check=True)
-    stamp.write_text(CCA_ZOO_VERSION)
-  return str(python)
-
-
 def run_peer(python: str, folder: pathlib.Path, task: Task) -> dict:
   """Runs one task in cca_zoo's interpreter (a process per task, so that the two libraries'
   timings of a task are taken minutes apart at most on a shared machine)."""
@@ -287,7 +268,7 @@ def run_peer(python: str, folder: pathlib.Path, task: Task) -> dict:
   spec.setdefault('repeats', _PEER_REPEATS.value)
   tasks_path, out_path = folder / f'{task.name}.tasks.json', folder / f'{task.name}.out.json'
   tasks_path.write_text(json.dumps([spec]))
-  subprocess.run([python, str(ROOT / 'experiments' / 'peer_cca_zoo.py'), str(folder / 'data.npz'),
+  subprocess.run([python, str(bench_utils.ROOT / 'experiments' / 'peer_cca_zoo.py'), str(folder / 'data.npz'),
                   str(tasks_path), str(out_path)], check=True)
   return json.loads(out_path.read_text())
 
@@ -371,7 +352,7 @@ def main(argv):
   started = time.perf_counter()
   folder = pathlib.Path(_WORKDIR.value) / 'cca_zoo'
   folder.mkdir(parents=True, exist_ok=True)
-  python = ensure_peer_python()
+  python = _PEER_PYTHON.value or bench_utils.cca_zoo_python()
   arrays = draw_data()
   np.savez(folder / 'data.npz', **arrays)
   tasks = build_tasks(arrays)

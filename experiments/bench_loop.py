@@ -18,12 +18,10 @@ Overhead = loop time per step - pure step time; rounds alternate the two loops.
 
 from __future__ import annotations
 
-import json
 import pathlib
 import shutil
 import statistics
 import tempfile
-import time
 
 from absl import app, flags
 
@@ -33,35 +31,6 @@ _LOG_EVERY = flags.DEFINE_integer('log_every', 20, 'Steps per timed log interval
 _ROUNDS = flags.DEFINE_integer('rounds', 2, 'Rounds of (one step per dispatch, K steps).')
 _K = flags.DEFINE_integer('steps_per_dispatch', 20, 'K of the multi-step loop.')
 _CONFIGS = flags.DEFINE_list('configs', ['demo', 'dcca_mnist'], 'Configs to run.')
-
-
-def pure_step_seconds(config, splits, steps: int) -> float:
-  """Seconds per step of the jitted train step alone, dispatched back to back."""
-  import jax  # pylint: disable=import-outside-toplevel
-  from crossjax.train import loop, parallel  # pylint: disable=import-outside-toplevel
-  # pylint: disable-next=protected-access
-  config, family, batches, _, state, mesh = loop._setup(config, splits, None)
-  device_batches = [parallel.global_batch(batches.local_batch(i), mesh, config.batch_size)
-                    for i in range(4)]
-  batches.close()
-  step = jax.jit(family.train_step, donate_argnums=0, out_shardings=parallel.replicated(mesh))
-  for i in range(3):
-    state, metrics = step(state, device_batches[i % 4])
-  jax.block_until_ready(metrics)
-  start = time.perf_counter()
-  for i in range(steps):
-    state, metrics = step(state, device_batches[i % 4])
-  jax.block_until_ready(metrics)
-  return (time.perf_counter() - start) / steps
-
-
-def loop_step_seconds(config, splits, folder: pathlib.Path) -> float:
-  from crossjax.train import loop  # pylint: disable=import-outside-toplevel
-  shutil.rmtree(folder, ignore_errors=True)
-  loop.train(config, str(folder), splits)
-  rows = [json.loads(line) for line in (folder / 'metrics.jsonl').read_text().splitlines()]
-  rates = [row['steps_per_second'] for row in rows if row['split'] == 'train']
-  return statistics.median(1 / rate for rate in rates[1:-1])
 
 
 def main(argv):
@@ -85,11 +54,11 @@ def main(argv):
     times = {label: [] for label in variants}
     pure = []
     for round_ in range(_ROUNDS.value):
-      pure.append(pure_step_seconds(config, splits, steps))
+      pure.append(bench_utils.pure_step_seconds(config, splits, steps))
       for label, (per_dispatch, budget) in variants.items():
         variant = config.copy_and_resolve_references()
         variant.steps_per_dispatch, variant.data.device_budget_gib = per_dispatch, budget
-        times[label].append(loop_step_seconds(variant, splits, scratch / f'{name}_{round_}'))
+        times[label].append(bench_utils.loop_step_seconds(variant, splits, scratch / f'{name}_{round_}'))
         print(f'{name} round {round_}: {label}: {1e3 * times[label][-1]:.3f} ms per step '
               f'(pure step {1e3 * pure[-1]:.3f} ms)', flush=True)
     pure_s = statistics.median(pure)

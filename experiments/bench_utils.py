@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
+import shutil
 import statistics
+import subprocess
 import time
 from typing import Callable, Sequence
 
 import jax
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CCA_ZOO_VERSION = '4.0.1'
 
 
 def measure(fn: Callable[[], object], repeats: int = 5) -> dict:
@@ -82,3 +88,51 @@ def write(workdir: str, name: str, results: dict, markdown: str) -> None:
     file.write(markdown + '\n')
   print(markdown)
   print(f'\nWrote {workdir}/{name}.json and {name}.md')
+
+
+def cca_zoo_python(extra: str = '') -> str:
+  """runs/cca_zoo_venv's interpreter, with cca-zoo[extra]==CCA_ZOO_VERSION installed once
+  (cca_zoo never enters crossjax's environment); extra 'deep' brings PyTorch and Lightning."""
+  venv = ROOT / 'runs' / 'cca_zoo_venv'
+  python, stamp = venv / 'bin' / 'python', venv / '.cca_zoo-installed'
+  requirement = f'cca-zoo{f"[{extra}]" if extra else ""}=={CCA_ZOO_VERSION}'
+  if not python.exists():
+    print(f'Creating {venv}', flush=True)
+    subprocess.run(['python3', '-m', 'venv', str(venv)], check=True)
+  installed = stamp.read_text().split() if stamp.exists() else []
+  if requirement not in installed:
+    print(f'Installing {requirement} into {venv}', flush=True)
+    subprocess.run([str(python), '-m', 'pip', 'install', '-q', requirement], check=True)
+    stamp.write_text(' '.join(installed + [requirement]))
+  return str(python)
+
+
+def pure_step_seconds(config, splits, steps: int) -> float:
+  """Seconds per step of the jitted, donated train step alone, dispatched back to back on four
+  batches already on the device (after 3 warm-up steps)."""
+  from crossjax.train import loop, parallel  # pylint: disable=import-outside-toplevel
+  # pylint: disable-next=protected-access
+  config, family, batches, _, state, mesh = loop._setup(config, splits, None)
+  device_batches = [parallel.global_batch(batches.local_batch(i), mesh, config.batch_size)
+                    for i in range(4)]
+  batches.close()
+  step = jax.jit(family.train_step, donate_argnums=0, out_shardings=parallel.replicated(mesh))
+  for i in range(3):
+    state, metrics = step(state, device_batches[i % 4])
+  jax.block_until_ready(metrics)
+  start = time.perf_counter()
+  for i in range(steps):
+    state, metrics = step(state, device_batches[i % 4])
+  jax.block_until_ready(metrics)
+  return (time.perf_counter() - start) / steps
+
+
+def loop_step_seconds(config, splits, folder: pathlib.Path) -> float:
+  """Seconds per step of `loop.train` in folder: the median log interval of its metrics.jsonl,
+  the first (compiling) and the last (evaluating and saving) left out."""
+  from crossjax.train import loop  # pylint: disable=import-outside-toplevel
+  shutil.rmtree(folder, ignore_errors=True)
+  loop.train(config, str(folder), splits)
+  rows = [json.loads(line) for line in (folder / 'metrics.jsonl').read_text().splitlines()]
+  rates = [row['steps_per_second'] for row in rows if row['split'] == 'train']
+  return statistics.median(1 / rate for rate in rates[1:-1])
