@@ -269,6 +269,8 @@ def dcca_objective(z1_BxD: Array, z2_BxE: Array, k: int | None = None,
 # ||Sigma||_F / lambda_min up to ~1e9 (float32 resolves ~1 / eps = 8e6), the polar factor for
 # singular values of T down to 1.4e-5 ||T||_F; see `dcca_objective_newton_schulz`.
 NEWTON_SCHULZ_ITERATIONS = 30
+# Both loops run unrolled: a rolled loop on a GPU waits for the host once per iteration.
+UNROLL_ITERATIONS = True
 # Whitening residual ||X Sigma X - I||_F above which the iteration has not converged. float32
 # rounding leaves about kappa * eps (1e-3 at kappa = ||Sigma||_F / lambda_min = 4e4).
 NEWTON_SCHULZ_TOLERANCE = 0.1
@@ -312,7 +314,8 @@ def inverse_sqrt_newton_schulz(sigma_DxD: Array,
     return _mm(y, t), _mm(t, z)
 
   _, z = jax.lax.fori_loop(0, iterations, step,
-                           (sigma_DxD / scale, jnp.broadcast_to(eye, sigma_DxD.shape)))
+                           (sigma_DxD / scale, jnp.broadcast_to(eye, sigma_DxD.shape)),
+                           unroll=UNROLL_ITERATIONS)
   # Z is a polynomial in Sigma: symmetric up to rounding, which this removes.
   return 0.5 * (z + jnp.swapaxes(z, -1, -2)) * jax.lax.rsqrt(scale)
 
@@ -342,7 +345,8 @@ def polar_newton_schulz(t_DxE: Array, iterations: int = NEWTON_SCHULZ_ITERATIONS
     cubed = _mm(_mm(x, x.T), x) if wide else _mm(x, _mm(x.T, x))
     return 1.5 * x - 0.5 * cubed
 
-  return jax.lax.fori_loop(0, iterations, step, t_DxE / jnp.where(norm > 0, norm, 1.0))
+  return jax.lax.fori_loop(0, iterations, step, t_DxE / jnp.where(norm > 0, norm, 1.0),
+                           unroll=UNROLL_ITERATIONS)
 
 
 def _whitening_residual(x_DxD: Array, sigma_DxD: Array) -> Array:
