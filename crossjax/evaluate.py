@@ -19,13 +19,17 @@ def chunked(apply, arrays: list[np.ndarray], batch_size: int):
   `apply` compiles once; returns its outputs (any pytree) concatenated over the rows."""
   n = len(arrays[0])
   batch_size = min(batch_size, n)
-  outputs = []
+  outputs = None
   for start in range(0, n, batch_size):
     chunk = [a[start:start + batch_size] for a in arrays]
     size = len(chunk[0])
     chunk = [np.pad(c, ((0, batch_size - size),) + ((0, 0),) * (c.ndim - 1)) for c in chunk]
-    outputs.append(jax.tree.map(lambda x, size=size: np.asarray(x)[:size], apply(chunk)))
-  return jax.tree.map(lambda *parts: np.concatenate(parts), *outputs)
+    parts, structure = jax.tree.flatten(apply(chunk))
+    if outputs is None:  # filled in place: no list of parts and concatenated copy of them
+      outputs = [np.empty((n,) + part.shape[1:], part.dtype) for part in parts]
+    for output, part in zip(outputs, parts):
+      output[start:start + size] = np.asarray(part)[:size]
+  return jax.tree.unflatten(structure, outputs)
 
 
 def post_hoc_cca(train_codes: Sequence[np.ndarray], k: int) -> linear.LinearCCAParams:

@@ -166,11 +166,15 @@ def _moments(views, pairs, chunk_rows: int, missing: bool):
     sums = products(views)
   else:
     chunks = n // chunk_rows
-    heads = [v[:chunks * chunk_rows].reshape(chunks, chunk_rows, -1) for v in views]
     zeros = [jnp.zeros((views[i].shape[1], views[j].shape[1]), views[0].dtype)
              for i, j in pairs]
-    sums, _ = jax.lax.scan(lambda acc, rows: ([a + p for a, p in zip(acc, products(rows))],
-                                              None), zeros, heads)
+
+    def add_chunk(acc, start):
+      # Chunks sliced inside the loop: no copy of the views' whole rows.
+      rows = [jax.lax.dynamic_slice_in_dim(v, start, chunk_rows) for v in views]
+      return [a + p for a, p in zip(acc, products(rows))], None
+
+    sums, _ = jax.lax.scan(add_chunk, zeros, jnp.arange(chunks) * chunk_rows)
     tails = products([v[chunks * chunk_rows:] for v in views])
     sums = [total + tail for total, tail in zip(sums, tails)]
   return means, {pair: total / divisor for pair, total, divisor in zip(pairs, sums, divisors)}
