@@ -335,6 +335,12 @@ def row(task: Task, peer: dict, ours: dict, loads: list[float]) -> dict:
     notes.append(f'iterations (most over components and grid points): cca_zoo '
                  f'{"n/a" if peer.get("n_iter") is None else peer["n_iter"]}, crossjax '
                  f'{ours["iterations"]}')
+  if 'float32' in ours:
+    notes.append('float32 correlations: cca_zoo / crossjax float32 = {:.3g}x, max abs corr diff '
+                 '{:.1e}'.format(peer_s / ours['float32']['median_s']
+                                 if 'permutations' not in peer else
+                                 ratio * warm_s / ours['float32']['median_s'],
+                                 compare(task, peer, ours['float32'])))
   for library, outcome in (('cca_zoo', peer), ('crossjax', ours)):
     if outcome['warnings']:
       notes.append(f'{library} warned: ' + '; '.join(outcome['warnings']))
