@@ -2,6 +2,7 @@
 
 import ml_collections
 
+from crossjax import contrastive
 from crossjax.train.state import optimizer_config
 
 
@@ -57,8 +58,13 @@ def base(model: str, dataset: str) -> ml_collections.ConfigDict:
 
 
 def correlation(name='dcca', k=0, ridge=1e-3) -> ml_collections.ConfigDict:
-  """objective: 'dcca' (Andrew et al. 2013), 'ey' or 'ey_unbiased' (Chapman et al. 2023)."""
-  return ml_collections.ConfigDict(dict(name=name, k=k, ridge=ridge))
+  """objective: 'dcca' (Andrew et al. 2013), 'dcca_newton_schulz', 'ey' or 'ey_unbiased'
+  (Chapman et al. 2023); or a loss of `crossjax.contrastive` ('infonce', 'siglip',
+  'barlow_twins', 'vicreg'), whose settings are the section's other keys (the papers' values
+  by default): temperature (InfoNCE), scale and bias (SigLIP), off_diagonal_weight (Barlow
+  Twins), weights (VICReg's invariance, variance and covariance weights)."""
+  return ml_collections.ConfigDict(dict(name=name, k=k, ridge=ridge,
+                                        **contrastive.DEFAULT_OPTIONS))
 
 
 def check_variant(variant: str) -> None:

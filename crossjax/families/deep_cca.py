@@ -13,7 +13,7 @@ import jax
 import numpy as np
 
 from crossjax import evaluate as metrics
-from crossjax import evaluators, figures, linear
+from crossjax import contrastive, evaluators, figures, linear
 from crossjax.families import shared
 from crossjax.families.shared import (MISSING_VIEWS, PROGRESS_METRICS, VALIDATION_METRIC,
                                       VALIDATION_MODE, prerequisites)
@@ -49,6 +49,11 @@ def resolve(config, splits) -> None:
   if config.objective.k > config.output_dim:
     raise ValueError(f'objective.k = {config.objective.k} exceeds output_dim = '
                      f'{config.output_dim}')
+  name = config.objective.name
+  if name not in dcca.CORRELATION_OBJECTIVES:
+    raise ValueError(f'unknown objective.name {name!r}; known: {dcca.CORRELATION_OBJECTIVES}')
+  if name in (*contrastive.LOSSES, 'dcca_newton_schulz') and len(widths) != 2:
+    raise ValueError(f'objective {name!r} takes two views, the data has {len(widths)}')
   evaluators.check(config.evaluation.protocols)
 
 
@@ -56,8 +61,10 @@ def build(config, example_batch, key, modules=None):
   views = [example_batch[k] for k in shared.view_keys(example_batch)]
   encoders = (shared.user_modules(modules, 'encoders', len(views))
               or [shared.network(config.encoder, config.output_dim) for _ in views])
+  options = tuple((key, config.objective[key]) for key in contrastive.DEFAULT_OPTIONS
+                  if key in config.objective)
   common = dict(encoders=encoders, objective=config.objective.name, k=config.objective.k,
-                ridge=config.objective.ridge)
+                ridge=config.objective.ridge, options=options)
   if config.model == 'dccae':
     decoders = (shared.user_modules(modules, 'decoders', len(views))
                 or [shared.network(config.decoder, view.shape[1]) for view in views])

@@ -12,10 +12,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from crossjax import objectives
+from crossjax import contrastive, objectives
 from crossjax.models import networks
 
-CORRELATION_OBJECTIVES = ('dcca', 'dcca_newton_schulz', 'ey', 'ey_unbiased')
+CORRELATION_OBJECTIVES = ('dcca', 'dcca_newton_schulz', 'ey', 'ey_unbiased',
+                          *contrastive.LOSSES)
 
 
 def views_of(batch: dict, m: int) -> list:
@@ -23,14 +24,16 @@ def views_of(batch: dict, m: int) -> list:
 
 
 def correlation_objective(codes: Sequence[jax.Array], name: str, k: int | None,
-                          ridge: float) -> tuple[jax.Array, dict]:
+                          ridge: float, options=()) -> tuple[jax.Array, dict]:
   """The correlation objective to maximise on a batch of codes, and its metrics.
 
   'dcca': Andrew et al.'s sum of the top-k canonical correlations (for m > 2 views, the sum of
   the top-k MCCA eigenvalues); 'dcca_newton_schulz': the same for two views and all
   correlations (k = 0) by matmuls only, for accelerators (`dcca_objective_newton_schulz`);
   'ey': CCA-EY on the batch; 'ey_unbiased': CCA-EY from the two halves of the batch, an
-  unbiased estimate at any batch size (Chapman et al. 2023).
+  unbiased estimate at any batch size (Chapman et al. 2023); 'infonce', 'siglip',
+  'barlow_twins', 'vicreg': minus that loss of `crossjax.contrastive` (two views), with
+  `options` ((key, value) pairs: temperature, scale, bias, off_diagonal_weight, weights).
   Metrics: the objective and 'batch_correlation', the sum of the top-k canonical correlations
   averaged over pairs of views (ridge-regularised, not differentiated); for
   'dcca_newton_schulz', 'newton_schulz_residual', the larger whitening residual
@@ -54,6 +57,10 @@ def correlation_objective(codes: Sequence[jax.Array], name: str, k: int | None,
     half = codes[0].shape[0] // 2
     value = objectives.cca_ey_objective_unbiased([c[:half] for c in codes],
                                                  [c[half:2 * half] for c in codes])
+  elif name in contrastive.LOSSES:
+    if len(codes) != 2:
+      raise ValueError(f'objective {name!r} takes two views, got {len(codes)}')
+    value = -contrastive.loss(name, codes[0], codes[1], options)
   else:
     raise ValueError(f'unknown objective {name!r}; known: {CORRELATION_OBJECTIVES}')
   if name in ('dcca', 'dcca_newton_schulz') and len(codes) == 2:
@@ -74,12 +81,14 @@ class DCCA(nn.Module):
   Andrew et al. (2013): maximise corr(f1(X1), f2(X2)), the sum of the top-k canonical
   correlations of the codes (objective='dcca_newton_schulz': all of them, by matmuls only);
   with objective='ey' or 'ey_unbiased', the CCA-EY objective of Chapman et al. (2023)
-  instead. k = 0 uses all components. loss = -objective.
+  instead; or a contrastive / redundancy-reduction loss (`crossjax.contrastive`, options its
+  settings as (key, value) pairs). k = 0 uses all components. loss = -objective.
   """
   encoders: Sequence[nn.Module]
   objective: str = 'dcca'
   k: int = 0
   ridge: float = 1e-3
+  options: tuple = ()
 
   def encode(self, views: Sequence[jax.Array], train: bool = False) -> list[jax.Array]:
     """Codes in float32 whatever the encoders compute in: the objective's Cholesky and SVD
@@ -94,7 +103,8 @@ class DCCA(nn.Module):
 
   def loss(self, batch: dict, train: bool = True) -> tuple[jax.Array, dict]:
     codes = self.encode(views_of(batch, len(self.encoders)), train)
-    value, metrics = correlation_objective(codes, self.objective, self.k or None, self.ridge)
+    value, metrics = correlation_objective(codes, self.objective, self.k or None, self.ridge,
+                                           self.options)
     return -value, metrics
 
 
@@ -117,7 +127,8 @@ class DCCAE(DCCA):
       raise ValueError(f'{len(self.encoders)} encoders but {len(self.decoders)} decoders')
     views = views_of(batch, len(self.encoders))
     codes = self.encode(views, train)
-    value, metrics = correlation_objective(codes, self.objective, self.k or None, self.ridge)
+    value, metrics = correlation_objective(codes, self.objective, self.k or None, self.ridge,
+                                           self.options)
     error = {'squared_error': networks.squared_error,
              'bernoulli': networks.bernoulli_cross_entropy}[self.reconstruction_loss]
     reconstruction = sum(error(view, output)

@@ -1,0 +1,27 @@
+"""Deep encoders trained by a contrastive or redundancy-reduction loss on noisy MNIST
+(Wang et al. 2015's two views), scored as DCCA is: the views' 10-dimensional codes through a
+linear CCA fitted on the training codes, then a linear SVM's error (C on the tune split) and
+spectral clustering of view-1 test codes.
+
+objective.name: 'infonce' (CLIP's symmetric InfoNCE; temperature 0.1), 'siglip' (scale 10,
+bias -10), 'barlow_twins' (off-diagonal weight 5e-3) or 'vicreg' (weights 25, 25, 1): see
+crossjax/contrastive.py. Encoders, batch, epochs and optimizer are dccae_noisy_mnist's, so
+that only the objective differs from its DCCA row. Every loss sees the whole global batch
+(its negatives or batch statistics) on any number of devices.
+
+Run:    ./launch.sh train crossjax/configs/contrastive_noisy_mnist.py --config.objective.name=vicreg
+Smoke:  ./launch.sh train crossjax/configs/contrastive_noisy_mnist.py:smoke
+"""
+
+import ml_collections
+
+from crossjax.configs import common, dccae_noisy_mnist
+
+
+def get_config(variant: str = '') -> ml_collections.ConfigDict:
+  config = dccae_noisy_mnist.get_config(variant)
+  config.model = 'dcca'
+  del config.decoder
+  del config.reconstruction
+  config.objective = common.correlation('infonce')
+  return config
