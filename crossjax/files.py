@@ -68,8 +68,9 @@ def _release(array) -> None:
 
 # File-backed memory the process may hold mapped before a memmap's pages are released
 # (`_release_when_resident`): releasing after every batch made each batch fault its pages in
-# again (~30 % slower steps).
-_RELEASE_BYTES = 1 << 29
+# again (~30 % slower steps); 256 MiB rather than 512 cut Deep CCA's peak RSS on 1M rows of
+# memory-mapped views from 1.68 to 1.45 GiB (anon + file pages).
+_RELEASE_BYTES = 1 << 28
 # Rows in a run of consecutive rows from which a read asks for the run in one request.
 _RUN_ROWS = 16
 _PAGE_BYTES = os.sysconf('SC_PAGE_SIZE') if hasattr(os, 'sysconf') else 4096
