@@ -399,8 +399,10 @@ class _Trained(BaseEstimator):
 
 class DCCA(_CanonicalCorrelation, _Trained):
   """Deep CCA (Andrew et al. 2013): an MLP encoder per view (two or more), trained on the
-  correlation objective of their codes: 'dcca' (the paper's), 'ey' or 'ey_unbiased' (CCA-EY,
-  Chapman et al. 2023), ridge-regularised.
+  correlation objective of their codes: 'dcca' (the paper's), 'dcca_newton_schulz' (the same
+  by matmuls only, two views), 'ey' or 'ey_unbiased' (CCA-EY, Chapman et al. 2023),
+  ridge-regularised; or a loss of `crossjax.contrastive` ('infonce', 'siglip', 'barlow_twins',
+  'vicreg', two views, the papers' settings).
 
   n_components is the code size; `transform` gives the codes through a linear CCA (MCCA for
   more views) fitted on the training codes, as Andrew et al. evaluate, and `score` their total
