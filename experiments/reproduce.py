@@ -55,6 +55,11 @@ EXPERIMENTS: dict[str, Experiment] = {
     'cgan_halves': Experiment('cgan_halves.py'),
     'cgan_noisy_mnist': Experiment('cgan_noisy_mnist.py'),
     'kcca_mnist': Experiment('kcca_mnist.py'),
+    'dcca_mfeat': Experiment('dcca_mfeat.py'),
+    # Noisy MNIST's encoders trained by the losses of crossjax.contrastive instead (issue 13).
+    **{f'{loss}_noisy_mnist': Experiment('contrastive_noisy_mnist.py',
+                                         (f'--config.objective.name={loss}',))
+       for loss in ('infonce', 'siglip', 'barlow_twins', 'vicreg')},
     # Andrew et al.'s objective against unbiased CCA-EY at a small and a large batch.
     **{f'dcca_mnist_{objective}_b{size}': Experiment('dcca_mnist.py', _batch(objective, size))
        for objective in ('dcca', 'ey_unbiased') for size in (100, 1000)},
