@@ -115,6 +115,69 @@ def parzen_log_likelihood(samples: np.ndarray, tune: np.ndarray, test: np.ndarra
           'sigma': float(sigmas[best]), 'tune_mean': float(tune_means[best])}
 
 
+def libsvm_error(train: tuple[np.ndarray, np.ndarray], tune: tuple[np.ndarray, np.ndarray],
+                 test: tuple[np.ndarray, np.ndarray],
+                 regularisations: Sequence[float] = (0.01, 0.1, 1.0, 10.0)) -> dict:
+  """Test error (%) of libsvm's linear C-SVC (one-vs-one, hinge loss, no feature scaling: the
+  authors' `svmclassify.m` of Wang et al. 2015), trained on every training row, C chosen by
+  the tune split's error. Returns test and tune error and the C."""
+  from sklearn.svm import SVC  # pylint: disable=import-outside-toplevel  (libsvm)
+  best = None
+  for c in regularisations:
+    model = SVC(kernel='linear', C=c).fit(*train)
+    tune_error = 100.0 * (1.0 - model.score(*tune))
+    if best is None or tune_error < best[0]:
+      best = (tune_error, c, model)
+  tune_error, c, model = best
+  return {'test_error': 100.0 * (1.0 - model.score(*test)), 'tune_error': tune_error, 'C': c}
+
+
+def njw_spectral_clustering(features: np.ndarray, n_clusters: int, neighbours: int,
+                            width: float, seed: int = 0) -> np.ndarray:
+  """Spectral clustering of Ng, Jordan and Weiss (2002) on a Gaussian-weighted k-nearest-
+  neighbour graph: W_ij = exp(-||x_i - x_j||^2 / (2 width^2)) for j among the `neighbours`
+  nearest of i (symmetrised by the maximum), the top n_clusters eigenvectors of
+  D^{-1/2} W D^{-1/2}, rows scaled to unit length, then k-means (10 starts). Labels (n,)."""
+  from scipy.sparse import diags  # pylint: disable=import-outside-toplevel
+  from scipy.sparse.linalg import eigsh  # pylint: disable=import-outside-toplevel
+  from sklearn.cluster import KMeans  # pylint: disable=import-outside-toplevel
+  from sklearn.neighbors import kneighbors_graph  # pylint: disable=import-outside-toplevel
+  graph = kneighbors_graph(features, neighbours, mode='distance', include_self=False)
+  graph.data = np.exp(-graph.data ** 2 / (2.0 * width ** 2))
+  graph = graph.maximum(graph.T)
+  degrees = np.asarray(graph.sum(axis=1)).ravel()
+  scale = diags(1.0 / np.sqrt(np.maximum(degrees, np.finfo(float).tiny)))
+  start = np.random.default_rng(seed).normal(size=len(features))
+  _, vectors = eigsh(scale @ graph @ scale, k=n_clusters, which='LA', v0=start)
+  rows = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+  return KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(rows)
+
+
+def tuned_spectral_clustering_scores(tune: tuple[np.ndarray, np.ndarray],
+                                     test: tuple[np.ndarray, np.ndarray], seed: int = 0,
+                                     neighbours: Sequence[int] = (5, 10, 20, 50),
+                                     width_factors: Sequence[float] = (0.25, 0.5, 1.0, 2.0)
+                                     ) -> dict:
+  """`njw_spectral_clustering` with its graph (k, width) chosen by clustering accuracy on the
+  tune split, then applied to the test split: accuracy and NMI (%) as Wang et al. 2015
+  report. Widths are factors of the median distance to the k-th neighbour (of each split)."""
+  from sklearn.metrics import normalized_mutual_info_score  # pylint: disable=import-outside-toplevel
+  from sklearn.neighbors import NearestNeighbors  # pylint: disable=import-outside-toplevel
+
+  def cluster(features, labels, k, factor):
+    distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(features).kneighbors(features)
+    width = factor * float(np.median(distances[:, k]))
+    return njw_spectral_clustering(features, len(np.unique(labels)), k, width, seed)
+
+  scores = {(k, f): cluster_accuracy(tune[1], cluster(*tune, k, f))
+            for k in neighbours for f in width_factors}
+  k, factor = max(scores, key=scores.get)
+  clusters = cluster(*test, k, factor)
+  return {'accuracy': cluster_accuracy(test[1], clusters),
+          'nmi': 100.0 * normalized_mutual_info_score(test[1], clusters),
+          'neighbours': k, 'width_factor': factor, 'tune_accuracy': scores[(k, factor)]}
+
+
 def cluster_accuracy(labels: np.ndarray, clusters: np.ndarray) -> float:
   """Clustering accuracy (%): the share of examples whose cluster maps to their label under the
   best one-to-one map of clusters to labels (Hungarian algorithm on the contingency table)."""

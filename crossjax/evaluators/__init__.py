@@ -1,6 +1,7 @@
 """Downstream protocols, one small module each, chosen by name in a config.
 
-`config.evaluation.protocols` lists them (e.g. ('svm', 'clustering') for Wang et al. 2015).
+`config.evaluation.protocols` lists them (e.g. ('svm', 'clustering') for Wang et al. 2015;
+'svm_libsvm' and 'clustering_njw' are those protocols as the authors ran them).
 Each module has RESULT (the key of its results), evaluate(view1, labels, pair, seed) -> dict
 and summary(result) -> line; `view1` maps a split name to view-1 features, `labels` a split
 name to its labels, `pair()` gives aligned view-1 and view-2 test features (canonical
@@ -12,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Callable, Sequence
 
-PROTOCOLS = ('svm', 'clustering', 'retrieval')
+PROTOCOLS = ('svm', 'clustering', 'retrieval', 'svm_libsvm', 'clustering_njw')
 
 
 def _module(name: str):
