@@ -29,3 +29,22 @@ def limit_lapack_threads(threads: int = 1) -> list[str]:
       library.set_num_threads(threads)
       limited.append(library.filepath)
   return limited
+
+
+def release_free_memory() -> bool:
+  """Returns the C heap's free memory to the operating system (glibc's malloc_trim), as the
+  allocator keeps what training freed (batches, windows, dispatch buffers) resident: on Deep
+  CCA from 1M memory-mapped rows, 1054 -> 586 MiB before the evaluation. True where it ran
+  (Linux with glibc); elsewhere a no-op."""
+  import ctypes  # pylint: disable=import-outside-toplevel
+  import ctypes.util  # pylint: disable=import-outside-toplevel
+  name = ctypes.util.find_library('c')
+  try:
+    libc = ctypes.CDLL(name) if name else None
+    trim = libc.malloc_trim if libc is not None else None
+  except (OSError, AttributeError):
+    return False
+  if trim is None:
+    return False
+  trim(0)
+  return True

@@ -21,7 +21,7 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from crossjax import data, families, figures
+from crossjax import data, families, figures, runtime
 from crossjax.train import parallel, steps, writer
 from crossjax.train.checkpoint import Checkpointer
 from crossjax.train.preemption import Preempted, StopRequests
@@ -75,6 +75,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, splits: 
     results['num_train_examples'] = len(splits['train'][_first_view(splits['train'])])
   else:
     run = train(config, workdir, splits, modules)
+    runtime.release_free_memory()  # what training freed, before the evaluation's arrays
     config = run.config
     results = family.evaluate(parallel.local_copy(run.state), run.splits, config, workdir)
     results.update(**run.summary)
@@ -288,7 +289,6 @@ def train(config: ml_collections.ConfigDict, workdir: str, splits: dict | None =
   and checkpoints/; nothing before the data and settings have been checked."""
   splits = splits if splits is not None else load_splits(config)
   config, family, batches, total_steps, state, mesh = _setup(config, splits, modules)
-  replicated = parallel.replicated(mesh)
   num_examples = sum(batches.sizes)
   checkpoints = Checkpointer(os.path.join(workdir, 'checkpoints'), config.max_to_keep,
                              family.VALIDATION_METRIC, family.VALIDATION_MODE)
