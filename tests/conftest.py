@@ -25,6 +25,11 @@ CACHE_VARIABLE = 'CROSSJAX_TEST_COMPILATION_CACHE'
 
 
 def pytest_configure(config):
+  # pytest-xdist hands out one test at a time (conftest orders them longest first; see
+  # pytest_collection_modifyitems), not runs of neighbouring tests that can leave one worker
+  # the long ones: --maxschedchunk=1 unless given.
+  if getattr(config.option, 'maxschedchunk', 0) is None:
+    config.option.maxschedchunk = 1
   if not hasattr(config, 'workerinput') and CACHE_VARIABLE not in os.environ:
     os.environ[CACHE_VARIABLE] = tempfile.mkdtemp(prefix='crossjax-test-xla-cache-')
     config.crossjax_cache_made = os.environ[CACHE_VARIABLE]
@@ -72,7 +77,7 @@ def mnist_judge_dir(data_dir, tmp_path_factory) -> pathlib.Path:
 
 
 # The order tests are handed to the two pytest-xdist workers (one at a time: --maxschedchunk=1
-# in pyproject.toml): the longest first, so that the workers finish together rather than one
+# in pytest_configure): the longest first, so that the workers finish together rather than one
 # of them starting a two-minute run at the end. Whole runs in subprocesses and the paper
 # configs' smoke runs, then the rest of the slow tier, then the fast tier; collection order
 # within each.
