@@ -26,7 +26,15 @@ def smoke(model):
   return config
 
 
-@pytest.mark.parametrize('model', sorted(GENERIC))
+# The fast tier runs every closed form and Deep CCA through the engine; the other deep families
+# (tens of seconds of compiling each) run in the slow tier, here and as paper configs in
+# test_experiments.py.
+SLOW_FAMILIES = ('cgan', 'dccae', 'mae')
+
+
+@pytest.mark.parametrize('model', [pytest.param(model, marks=pytest.mark.slow)
+                                   if model in SLOW_FAMILIES else model
+                                   for model in sorted(GENERIC)])
 def test_generic_config_trains_and_evaluates(model, tmp_path):
   results = loop.train_and_evaluate(smoke(model), str(tmp_path))
   assert json.loads((tmp_path / 'results.json').read_text())['model'] == model

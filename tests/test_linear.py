@@ -188,7 +188,9 @@ def test_transform_checks_widths():
 
 def bad_inputs():
   """(description, x1, x2, kwargs) for every kind of bad input the fits must refuse."""
-  good = st.integers(2, 6).flatmap(lambda d: st.tuples(st.integers(8, 20), st.just(d)))
+  # (n, d) from a few shapes at both ends of the range: a non-finite value is found after
+  # the jitted fits (on their means), which compile once per shape, 3 fits a shape.
+  good = st.tuples(st.sampled_from((8, 20)), st.sampled_from((2, 3, 6)))
 
   def build(kind, n_d, value, k):
     n, d = n_d

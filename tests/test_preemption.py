@@ -1,6 +1,7 @@
 """Signals to a run of two processes: both stop at one step, save it, exit with 128 + the signal,
-and the same command resumes to the state of an unbroken run."""
+and the same command resumes to the state of an unbroken run; that run matches one process."""
 
+import json
 import os
 import pathlib
 import random
@@ -13,6 +14,7 @@ import time
 
 import chex
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
@@ -129,6 +131,26 @@ class Run:
     return step
 
 
+def assert_same_numbers(one, two):
+  """The run in `two` (two processes) logged the losses of the run in `one` (one process) at
+  every step and gave its results: the global batch decides the numbers, not the processes.
+
+  The float32 sums run in another order (each process's rows, then across processes): the
+  losses differ by rounding, 1e-7 at step 1, growing through the updates to 1e-5 by step 12
+  and 1e-4 by step 60 (measured). A process that read other rows or took its objective on
+  its own half of the batch would be off by percents from step 1."""
+  results = [json.loads((path / 'results.json').read_text()) for path in (one, two)]
+  for split in ('tune', 'test'):
+    np.testing.assert_allclose(results[1]['total_correlation'][split],
+                               results[0]['total_correlation'][split], rtol=1e-3)
+  metrics = [[json.loads(line) for line in (path / 'metrics.jsonl').read_text().splitlines()]
+             for path in (one, two)]
+  assert [m['step'] for m in metrics[0]] == [m['step'] for m in metrics[1]]
+  assert len(metrics[0]) >= STEPS
+  for a, b in zip(*metrics):
+    np.testing.assert_allclose(a['loss'], b['loss'], rtol=1e-4 if a['step'] <= 12 else 1e-3)
+
+
 @pytest.fixture
 def environment(tmp_path_factory):
   """One persistent compilation cache for the runs: the later ones skip XLA's compiler."""
@@ -163,11 +185,17 @@ def test_signals_stop_every_process_at_one_step_and_the_run_resumes(environment,
                                                                      tmp_path):
   """Three stops of one run, each resumed by the same command: (a) SIGTERM to process 1
   only, (b) SIGTERM to both processes 0.3 s apart, (c) Ctrl-C (SIGINT to the process group)
-  on ./launch.sh. The run then ends where an unbroken one does, bitwise."""
+  on ./launch.sh. The run then ends where an unbroken one does, bitwise. The unbroken run of
+  two processes also gives the numbers of the same run in one process."""
   unbroken = tmp_path / 'unbroken'
   unbroken.mkdir()
   reference = Run(unbroken, environment, started, launcher=True)
   assert reference.wait(300) == [0], reference.output()[-3000:]
+  one = subprocess.run([sys.executable, '-m', 'crossjax.main', '--config=crossjax/configs/demo.py',
+                        f'--workdir={tmp_path / "one"}', *OVERRIDES], cwd=ROOT, env=environment,
+                       capture_output=True, text=True, timeout=300, check=False)
+  assert one.returncode == 0, one.stderr[-3000:]
+  assert_same_numbers(tmp_path / 'one', unbroken)
   workdir = tmp_path / 'stopped'
   workdir.mkdir()
   pick = random.Random()

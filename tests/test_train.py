@@ -216,28 +216,7 @@ def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
   assert steps[-1] >= reached  # saved where it stopped, not only at the last multiple of 10
 
 
-@pytest.mark.slow
-def test_two_processes_match_one(tmp_path):
-  overrides = ['--config.num_steps=12', '--config.log_every=4', '--config.checkpoint_every=6',
-               '--config.encoder.widths=(64,)', '--config.progress_bar=False']
-  environment = {**os.environ, 'WORKDIR': str(tmp_path / 'two')}
-  two = subprocess.run(['./launch.sh', 'train', '--processes', '2',
-                        'crossjax/configs/demo.py', *overrides, '--join_timeout=60'],
-                       cwd=ROOT, env=environment, capture_output=True, text=True, timeout=400)
-  assert two.returncode == 0, two.stderr[-3000:]
-  one = subprocess.run([sys.executable, '-m', 'crossjax.main',
-                        '--config=crossjax/configs/demo.py', f'--workdir={tmp_path / "one"}',
-                        *overrides], cwd=ROOT, capture_output=True, text=True, timeout=300)
-  assert one.returncode == 0, one.stderr[-3000:]
-  results = [json.loads((tmp_path / name / 'results.json').read_text()) for name in ('one', 'two')]
-  for split in ('tune', 'test'):
-    np.testing.assert_allclose(results[1]['total_correlation'][split],
-                               results[0]['total_correlation'][split], rtol=1e-4)
-  metrics = [[json.loads(line) for line in (tmp_path / name / 'metrics.jsonl').read_text()
-              .splitlines()] for name in ('one', 'two')]
-  assert [m['step'] for m in metrics[0]] == [m['step'] for m in metrics[1]]
-  for a, b in zip(*metrics):
-    np.testing.assert_allclose(a['loss'], b['loss'], rtol=1e-4)
+# Two processes against one process: test_preemption.py, beside its unbroken run.
 
 
 @pytest.mark.slow
