@@ -59,10 +59,17 @@ def linear_svm_error(train: tuple[np.ndarray, np.ndarray], tune: tuple[np.ndarra
 
   Features are standardised on the training split. Returns test and tune error and the C.
   """
+  return _tuned_classifier_error(
+      lambda c: make_pipeline(StandardScaler(), LinearSVC(C=c, max_iter=5000)), train, tune,
+      test, regularisations)
+
+
+def _tuned_classifier_error(model_of, train, tune, test, regularisations) -> dict:
+  """Fits model_of(C) on train for each C, keeps the one with the lowest tune error; returns
+  its test and tune error (%) and C."""
   best = None
   for c in regularisations:
-    model = make_pipeline(StandardScaler(), LinearSVC(C=c, max_iter=5000))
-    model.fit(*train)
+    model = model_of(c).fit(*train)
     tune_error = 100.0 * (1.0 - model.score(*tune))
     if best is None or tune_error < best[0]:
       best = (tune_error, c, model)
@@ -122,14 +129,8 @@ def libsvm_error(train: tuple[np.ndarray, np.ndarray], tune: tuple[np.ndarray, n
   authors' `svmclassify.m` of Wang et al. 2015), trained on every training row, C chosen by
   the tune split's error. Returns test and tune error and the C."""
   from sklearn.svm import SVC  # pylint: disable=import-outside-toplevel  (libsvm)
-  best = None
-  for c in regularisations:
-    model = SVC(kernel='linear', C=c).fit(*train)
-    tune_error = 100.0 * (1.0 - model.score(*tune))
-    if best is None or tune_error < best[0]:
-      best = (tune_error, c, model)
-  tune_error, c, model = best
-  return {'test_error': 100.0 * (1.0 - model.score(*test)), 'tune_error': tune_error, 'C': c}
+  return _tuned_classifier_error(lambda c: SVC(kernel='linear', C=c), train, tune, test,
+                                 regularisations)
 
 
 def njw_spectral_clustering(features: np.ndarray, n_clusters: int, neighbours: int,

@@ -38,13 +38,8 @@ def release_free_memory() -> bool:
   (Linux with glibc); elsewhere a no-op."""
   import ctypes  # pylint: disable=import-outside-toplevel
   import ctypes.util  # pylint: disable=import-outside-toplevel
-  name = ctypes.util.find_library('c')
   try:
-    libc = ctypes.CDLL(name) if name else None
-    trim = libc.malloc_trim if libc is not None else None
-  except (OSError, AttributeError):
+    ctypes.CDLL(ctypes.util.find_library('c')).malloc_trim(0)
+  except (OSError, AttributeError):  # not glibc: no malloc_trim
     return False
-  if trim is None:
-    return False
-  trim(0)
   return True
