@@ -9,7 +9,7 @@ import pytest
 from jax.sharding import AxisType, Mesh
 
 from crossjax import data
-from crossjax.train import parallel, steps
+from crossjax.train import loop, parallel, steps
 from tests.test_train import initial_state, small_config
 
 BATCH = 64
@@ -61,3 +61,21 @@ def test_k_steps_in_one_dispatch_equal_k_single_steps(num_devices):
                                 jax.device_get(expected.opt_state))
     chex.assert_trees_all_equal(jax.tree.map(lambda m: m[:STEPS], jax.device_get(metrics_k)),
                                 expected_metrics)
+
+
+def test_a_step_with_convolutions_is_found_through_nested_jaxprs():
+  """On a CPU the loop runs such a step one per dispatch (a convolution inside an XLA loop is
+  ~6x slower there: jax-ml/jax#12868); the MLP steps keep the compiled loop."""
+  batch = data.digits_halves()['train']
+  batch = {key: batch[key][:BATCH] for key in ('x1', 'x2')}
+  family, state = initial_state(small_config(), batch)
+  assert not loop._convolves(family.train_step, state, batch)
+
+  def convolving_step(state, batch):
+    def body(carry, row):
+      return carry + jnp.convolve(row, row)[0], None
+    total = jax.lax.cond(state > 0, lambda: jax.lax.scan(body, 0.0, batch['x1'])[0],
+                         lambda: 0.0)
+    return state + total
+
+  assert loop._convolves(convolving_step, 1.0, batch)

@@ -191,12 +191,30 @@ def _next_boundary(step: int, capacity: int, config, eval_every: int, total_step
 STREAMED_BYTES = 64 << 20
 
 
-def _dispatcher(config, family, batches: data.ShardedBatches, mesh):
+def _convolves(step_fn, state, batch) -> bool:
+  """Whether `step_fn(state, batch)` computes a convolution (its jaxpr, sub-jaxprs included)."""
+
+  def walk(jaxpr) -> bool:
+    for equation in jaxpr.eqns:
+      if equation.primitive.name == 'conv_general_dilated':
+        return True
+      for value in equation.params.values():
+        for inner in value if isinstance(value, (tuple, list)) else (value,):
+          inner = getattr(inner, 'jaxpr', inner)  # a ClosedJaxpr's Jaxpr
+          if hasattr(inner, 'eqns') and walk(inner):
+            return True
+    return False
+
+  return walk(jax.make_jaxpr(step_fn)(state, batch).jaxpr)
+
+
+def _dispatcher(config, family, batches: data.ShardedBatches, mesh, state):
   """(run_steps, stacked, capacity, description): run_steps(state, step, count) trains steps
   step .. step + count - 1 (count <= capacity) and returns (state, metrics on the device),
   stacked on a leading axis of capacity where `stacked`.
 
-  steps_per_dispatch = 1: one jitted step per batch read on the host. Above 1: one compiled
+  steps_per_dispatch = 1 (and on a CPU for a step with convolutions): one jitted step per
+  batch read on the host. Above 1: one compiled
   loop of up to that many steps per dispatch (`steps.gathered_steps`, `steps.streamed_steps`),
   equal to as many single steps. Its batches are gathered on the devices from the training
   split placed there once, where that takes at most data.device_budget_gib per device and the
@@ -205,6 +223,11 @@ def _dispatcher(config, family, batches: data.ShardedBatches, mesh):
   """
   replicated = parallel.replicated(mesh)
   capacity = config.get('steps_per_dispatch', 1)
+  single_why = ''
+  if capacity > 1 and jax.default_backend() == 'cpu' and _convolves(family.train_step, state,
+                                                                     batches.local_batch(0)):
+    capacity, single_why = 1, (': a convolution inside an XLA loop runs ~6x slower on a CPU '
+                               '(jax-ml/jax#12868)')
   if capacity <= 1:
     single = jax.jit(family.train_step, donate_argnums=0, out_shardings=replicated)
 
@@ -213,7 +236,7 @@ def _dispatcher(config, family, batches: data.ShardedBatches, mesh):
       return single(state, parallel.global_batch(batches.local_batch(step), mesh,
                                                  config.batch_size))
 
-    return run_single, False, 1, 'one step per dispatch, batches read on the host'
+    return run_single, False, 1, 'one step per dispatch, batches read on the host' + single_why
   num_shards = config.data.num_shards
   per_device = batches.resident_bytes() / jax.local_device_count()
   budget = config.data.get('device_budget_gib', 0.0) * 2**30
@@ -304,7 +327,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, splits: dict | None =
   start = int(state.step)
   metric_writer = writer.MetricWriter(workdir, resume_step=start if restored is not None else None)
 
-  run_steps, stacked, capacity, dispatch = _dispatcher(config, family, batches, mesh)
+  run_steps, stacked, capacity, dispatch = _dispatcher(config, family, batches, mesh, state)
   eval_fn = jax.jit(family.eval_step)
   tune = splits['tune']
   tune_batch = {key: np.asarray(tune[key][:config.eval_examples])
