@@ -74,8 +74,9 @@ def test_a_step_with_convolutions_is_found_through_nested_jaxprs():
   def convolving_step(state, batch):
     def body(carry, row):
       return carry + jnp.convolve(row, row)[0], None
-    total = jax.lax.cond(state > 0, lambda: jax.lax.scan(body, 0.0, batch['x1'])[0],
+    total = jax.lax.cond(state.step > 0, lambda: jax.lax.scan(body, 0.0, batch['x1'])[0],
                          lambda: 0.0)
-    return state + total
+    return state.step + total
 
-  assert loop._convolves(convolving_step, 1.0, batch)
+  kernel = state.replace(step=jnp.ones(()), params={'conv': {'kernel': jnp.ones((3, 3, 1, 4))}})
+  assert loop._convolves(convolving_step, kernel, batch)

@@ -19,8 +19,6 @@ import jax.numpy as jnp
 from crossjax.models import networks
 from crossjax.models.dcca import views_of
 
-RECONSTRUCTION_LOSSES = {'squared_error': networks.squared_error,
-                         'bernoulli': networks.bernoulli_cross_entropy}
 
 
 def presence(views: Sequence[jax.Array]) -> jax.Array:
@@ -46,7 +44,7 @@ def augmentation_mask(key: jax.Array, present: jax.Array, single_fraction: float
 
 class MultimodalAutoencoder(nn.Module):
   """encoders[i]: modality i -> hidden features; decoders[i]: code -> modality i (logits where
-  its loss is 'bernoulli'). losses[i] in RECONSTRUCTION_LOSSES, weighted by loss_weights[i]."""
+  its loss is not 'squared_error'). losses[i] in `networks.RECONSTRUCTION_LOSSES`, weighted by loss_weights[i]."""
   encoders: Sequence[nn.Module]
   decoders: Sequence[nn.Module]
   losses: Sequence[str]
@@ -60,9 +58,8 @@ class MultimodalAutoencoder(nn.Module):
       raise ValueError(f'need m >= 2 modalities with one encoder, decoder, loss and weight '
                        f'each; got {m}, {len(self.decoders)}, {len(self.losses)}, '
                        f'{len(self.loss_weights)}')
-    unknown = set(self.losses) - set(RECONSTRUCTION_LOSSES)
-    if unknown:
-      raise ValueError(f'unknown losses {sorted(unknown)}; known: {sorted(RECONSTRUCTION_LOSSES)}')
+    for name in self.losses:
+      networks.reconstruction_loss(name)  # refuses unknown names
     self.fusion = nn.Dense(self.code_dim)
 
   def encode(self, views: Sequence[jax.Array], mask: jax.Array,
@@ -76,7 +73,7 @@ class MultimodalAutoencoder(nn.Module):
     return self.fusion(jnp.concatenate(hidden + [mask], axis=-1))
 
   def decode(self, code: jax.Array, train: bool = False) -> list[jax.Array]:
-    """Every modality's reconstruction (means, or logits for 'bernoulli')."""
+    """Every modality's reconstruction (means for 'squared_error', else logits)."""
     return [decoder(code, train) for decoder in self.decoders]
 
   def __call__(self, views: Sequence[jax.Array], mask: jax.Array,
@@ -97,7 +94,7 @@ class MultimodalAutoencoder(nn.Module):
     def reconstruction(i, name):
       # A missing modality is not scored; a batch with none missing takes the plain batch mean
       # (bitwise the numbers of runs made before missing views were supported).
-      error = RECONSTRUCTION_LOSSES[name]
+      error = networks.reconstruction_loss(name)
       return jnp.where(complete, error(targets[i], outputs[i]),
                        error(targets[i], outputs[i], present[:, i]))
 

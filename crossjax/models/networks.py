@@ -7,6 +7,7 @@ import inspect
 from typing import Callable, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -148,3 +149,23 @@ def bernoulli_cross_entropy(x, logits, present=None):
   """Mean over the (present) examples of the summed Bernoulli cross-entropy per example;
   x in [0, 1]."""
   return _batch_mean(jnp.sum(jnp.logaddexp(0.0, logits) - x * logits, axis=-1), present)
+
+
+def sigmoid_squared_error(x, logits, present=None):
+  """Mean over the (present) examples of the summed squared error of sigmoid(logits): the
+  sigmoid output units and squared error of Wang et al.'s DCCAE code (`deepnetgrad.m`)."""
+  return squared_error(x, jax.nn.sigmoid(logits), present)
+
+
+# Reconstruction losses by name: (targets, decoder outputs, present) -> the batch mean. Decoders
+# output logits for every loss but 'squared_error'.
+RECONSTRUCTION_LOSSES: dict[str, Callable] = {
+    'squared_error': squared_error, 'bernoulli': bernoulli_cross_entropy,
+    'sigmoid_squared_error': sigmoid_squared_error}
+
+
+def reconstruction_loss(name: str) -> Callable:
+  if name not in RECONSTRUCTION_LOSSES:
+    raise ValueError(f'unknown reconstruction loss {name!r}; known: '
+                     f'{sorted(RECONSTRUCTION_LOSSES)}')
+  return RECONSTRUCTION_LOSSES[name]

@@ -192,7 +192,11 @@ STREAMED_BYTES = 64 << 20
 
 
 def _convolves(step_fn, state, batch) -> bool:
-  """Whether `step_fn(state, batch)` computes a convolution (its jaxpr, sub-jaxprs included)."""
+  """Whether `step_fn(state, batch)` computes a convolution (its jaxpr, sub-jaxprs included).
+  Traced only where a parameter has 3 or more axes (a convolution's kernel; dense layers have
+  2): an MLP's step is not traced twice."""
+  if all(np.ndim(leaf) < 3 for leaf in jax.tree.leaves(state.params)):
+    return False
 
   def walk(jaxpr) -> bool:
     for equation in jaxpr.eqns:
