@@ -65,6 +65,7 @@ def mnist_judge_dir(data_dir, tmp_path_factory) -> pathlib.Path:
   config = mnist_classifier.get_config('smoke')
   config.data.path = str(data_dir)
   config.progress_bar = False
+  config.num_devices = 1
   session = tmp_path_factory.getbasetemp()
   if os.environ.get('PYTEST_XDIST_WORKER'):
     session = session.parent  # the folder of this session's workers

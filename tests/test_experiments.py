@@ -94,6 +94,9 @@ def test_paper_config_smoke_variant(name, tmp_path, data_dir, request, first_eva
   config = importlib.import_module(f'crossjax.configs.{name}').get_config('smoke')
   config.progress_bar = False
   config.data.path = str(data_dir)
+  # One device (4 fake ones train half as fast on 2 cores): the sharded steps have tests of
+  # their own.
+  config.num_devices = 1
   for key, value in TEST_SIZES.get(name, {}).items():
     *sections, field = key.split('.')
     section = config

@@ -23,6 +23,7 @@ GENERIC = {'cca': cca, 'mcca': cca, 'gcca': cca, 'pls': cca, 'tcca': cca, 'scca'
 def smoke(model):
   config = GENERIC[model].get_config('smoke')
   config.model = model
+  config.num_devices = 1  # a config end to end; the sharded steps have tests on 4 devices
   return config
 
 
@@ -89,6 +90,7 @@ def test_sizes_left_to_the_data_are_filled_in(tmp_path):
     (dict(k=50), 'evaluation.k = 50 components'),
     (dict(protocols=('svn',)), "unknown evaluation protocol 'svn'"),
     (dict(protocols=('svm,clustr',)), "unknown evaluation protocol 'clustr'"),
+    (dict(num_devices=5), 'num_devices = 5, but this process has 4 devices'),
 ])
 def test_settings_that_cannot_work_are_refused_before_anything_is_written(override, message,
                                                                           tmp_path):

@@ -48,6 +48,7 @@ def base(model: str, dataset: str) -> ml_collections.ConfigDict:
   # time); with the training split in device memory (data.device_budget_gib) the batches are
   # gathered there too.
   config.steps_per_dispatch = 20
+  config.num_devices = 0  # the devices a single process trains on: 0 all, n its first n
   config.eval_examples = 5000  # tune examples in the validation batch (best checkpoint)
   config.max_to_keep = 2
   config.progress_bar = True

@@ -82,6 +82,7 @@ def judge_run(config, workdir: str):
   judge_config = config.evaluation.classifier.copy_and_resolve_references()
   judge_config.data.path = judge_config.data.path or config.data.path
   judge_config.progress_bar = config.progress_bar
+  judge_config.num_devices = config.get('num_devices', 0)
   directory = config.evaluation.classifier_workdir or os.path.join(
       os.path.dirname(os.path.abspath(workdir)), judge_config.name)
   return judge_config, directory

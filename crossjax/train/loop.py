@@ -113,13 +113,14 @@ def check_schedule(config: ml_collections.ConfigDict) -> None:
       raise ValueError(f'learning_rate must be positive, got {section.learning_rate}')
 
 
-def resolve_batch_size(config: ml_collections.ConfigDict, num_examples: int) -> int:
+def resolve_batch_size(config: ml_collections.ConfigDict, num_examples: int,
+                       num_devices: int) -> int:
   """config.batch_size, or where it is 0 the largest batch up to DEFAULT_BATCH_SIZE that the
   training rows allow. A global batch takes the same number of rows from each of the
-  data.num_shards shards and divides over the devices; an explicit batch that cannot is
-  refused."""
+  data.num_shards shards and divides over the `num_devices` devices; an explicit batch that
+  cannot is refused."""
   shards = config.data.num_shards
-  unit = int(np.lcm(shards, jax.device_count()))
+  unit = int(np.lcm(shards, num_devices))
   # Every shard holds at least num_examples // shards rows.
   limit = shards * (num_examples // shards)
   if config.batch_size:
@@ -129,12 +130,12 @@ def resolve_batch_size(config: ml_collections.ConfigDict, num_examples: int) -> 
                        'lower batch_size (0 picks one)')
     if config.batch_size % unit:
       raise ValueError(f'batch size {config.batch_size} must be a multiple of {unit} (the '
-                       f'{shards} data shards and the {jax.device_count()} devices)')
+                       f'{shards} data shards and the {num_devices} devices)')
     return config.batch_size
   size = min(DEFAULT_BATCH_SIZE, limit) // unit * unit
   if size == 0:
     raise ValueError(f'{num_examples} training rows are too few for a batch spread over '
-                     f'{shards} data shards and {jax.device_count()} devices')
+                     f'{shards} data shards and {num_devices} devices')
   return size
 
 
@@ -159,10 +160,10 @@ def _setup(config, splits, modules):
   train_split = {key: splits['train'][key] for key in family.batch_keys(splits['train'])}
   num_examples = len(next(iter(train_split.values())))
   config = config.copy_and_resolve_references()
-  config.batch_size = resolve_batch_size(config, num_examples)
+  mesh = parallel.data_mesh(config.get('num_devices', 0))
+  config.batch_size = resolve_batch_size(config, num_examples, mesh.size)
   if hasattr(family, 'resolve'):
     family.resolve(config, splits)
-  mesh = parallel.data_mesh()
   batches = data.ShardedBatches(train_split, config.seed, config.batch_size,
                                 config.data.num_shards,
                                 parallel.process_shards(config.data.num_shards),
@@ -242,9 +243,9 @@ def _dispatcher(config, family, batches: data.ShardedBatches, mesh, state):
 
     return run_single, False, 1, 'one step per dispatch, batches read on the host' + single_why
   num_shards = config.data.num_shards
-  per_device = batches.resident_bytes() / jax.local_device_count()
+  per_device = batches.resident_bytes() / len(mesh.local_devices)
   budget = config.data.get('device_budget_gib', 0.0) * 2**30
-  if per_device <= budget and num_shards % jax.device_count() == 0:
+  if per_device <= budget and num_shards % mesh.size == 0:
     shards = {key: parallel.global_along(value, mesh, 0, num_shards)
               for key, value in batches.stacked_shards().items()}
     gathered = jax.jit(steps.gathered_steps(family.train_step, parallel.batch_sharded(mesh)),
@@ -274,7 +275,7 @@ def _dispatcher(config, family, batches: data.ShardedBatches, mesh, state):
     return streamed(state, count, stacked)
 
   why = ('over data.device_budget_gib' if per_device > budget else
-         f'{num_shards} data shards do not divide over {jax.device_count()} devices')
+         f'{num_shards} data shards do not divide over {mesh.size} devices')
   return run_streamed, True, capacity, (
       f'up to {capacity} steps per dispatch, batches read on the host (the training split in '
       f'device memory would take {per_device / 2**20:.0f} MiB per device: {why})')

@@ -68,9 +68,18 @@ def initialize_distributed(coordinator_address: str = '', num_processes: int = 0
   return jax.process_count()
 
 
-def data_mesh() -> Mesh:
-  """A 1-D mesh over all devices of all processes, axis 'data' (automatic sharding)."""
-  return jax.make_mesh((jax.device_count(),), (DATA_AXIS,), axis_types=(AxisType.Auto,))
+def data_mesh(num_devices: int = 0) -> Mesh:
+  """A 1-D mesh, axis 'data' (automatic sharding), over all devices of all processes, or over
+  the first `num_devices` of a single process (0: all)."""
+  if not num_devices:
+    return jax.make_mesh((jax.device_count(),), (DATA_AXIS,), axis_types=(AxisType.Auto,))
+  if jax.process_count() > 1:
+    raise ValueError(f'num_devices = {num_devices}: a run of {jax.process_count()} processes '
+                     'trains on every device (0)')
+  if not 0 < num_devices <= jax.device_count():
+    raise ValueError(f'num_devices = {num_devices}, but this process has '
+                     f'{jax.device_count()} devices')
+  return Mesh(np.array(jax.devices()[:num_devices]), (DATA_AXIS,), axis_types=(AxisType.Auto,))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
@@ -79,12 +88,6 @@ def replicated(mesh: Mesh) -> NamedSharding:
 
 def batch_sharded(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P(DATA_AXIS))
-
-
-def check_batch_size(global_batch_size: int) -> None:
-  if global_batch_size % jax.device_count():
-    raise ValueError(f'batch size {global_batch_size} is not divisible by the '
-                     f'{jax.device_count()} devices')
 
 
 def process_shards(num_shards: int) -> range:
