@@ -12,12 +12,13 @@ import time
 import chex
 import jax
 import numpy as np
+import optax
 import orbax.checkpoint as ocp
 import pytest
 
 from crossjax import data, families
 from crossjax.train import checkpoint, loop, parallel
-from crossjax.train.state import create_state
+from crossjax.train.state import create_state, make_optimizer
 from crossjax.configs import common, demo, dccae_noisy_mnist
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -245,3 +246,64 @@ def test_resuming_under_another_config_is_refused(tmp_path):
   with pytest.raises(ValueError, match=r'another config \(encoder.widths: \[32\] -> \[16\]; '
                      r'optimizer.learning_rate: .*use another --workdir'):
     loop.train(config, str(tmp_path))
+
+
+def test_sgd_weight_decay_is_the_authors_update():
+  """Wang et al.'s DCCAE_train.m: delta = m delta - eta (g + 2 l2 w); w = w + delta, every
+  weight and bias; weight_decay = 2 l2 here."""
+  config = common.optimizer_config(name='sgd', learning_rate=0.01, momentum=0.99,
+                                   weight_decay=2e-4)
+  optimizer = make_optimizer(config, 10)
+  weights = {'w': np.array([1.0, -2.0, 0.5]), 'b': np.array([0.3])}
+  state = optimizer.init(weights)
+  expected, delta = dict(weights), {key: np.zeros_like(value) for key, value in weights.items()}
+  for step in range(3):
+    grads = {key: np.cos(value + step) for key, value in weights.items()}
+    reference = {key: np.cos(value + step) for key, value in expected.items()}
+    updates, state = optimizer.update(grads, state, weights)
+    weights = optax.apply_updates(weights, updates)
+    for key in weights:
+      delta[key] = 0.99 * delta[key] - 0.01 * (reference[key] + 2 * 1e-4 * expected[key])
+      expected[key] = expected[key] + delta[key]
+  chex.assert_trees_all_close(weights, expected, rtol=1e-6)
+
+
+def test_dccae_reconstructs_every_kth_row_in_training_and_every_row_in_evaluation():
+  """reconstruction.batch_size = b: the squared error of sigmoid outputs on rows 0, B/b, 2B/b,
+  ... of a training batch (the authors' 100 beside 800); evaluation scores every row."""
+  config = small_config('dccae')
+  config.reconstruction.loss = 'sigmoid_squared_error'
+  batch = digits_batch(128)
+  _, state = initial_state(config, batch)
+  model, params = state.model, state.params['model']
+  codes = model.apply({'params': params}, [batch['x1'], batch['x2']], False, method='encode')
+  outputs = model.apply({'params': params}, codes, False, method='decode')
+  per_row = sum(np.sum((np.asarray(view) - 1 / (1 + np.exp(-np.asarray(output)))) ** 2, axis=1)
+                for view, output in zip((batch['x1'], batch['x2']), outputs))
+  every_row = model.apply({'params': params}, batch, False, method='loss')[1]['reconstruction']
+  np.testing.assert_allclose(every_row, per_row.mean(), rtol=1e-5)
+  strided = model.clone(reconstruction_batch=16)
+  trained = strided.apply({'params': params}, batch, True, method='loss')[1]['reconstruction']
+  np.testing.assert_allclose(trained, per_row[::8].mean(), rtol=1e-5)
+  evaluated = strided.apply({'params': params}, batch, False, method='loss')[1]['reconstruction']
+  np.testing.assert_allclose(evaluated, per_row.mean(), rtol=1e-5)
+  with pytest.raises(ValueError, match='reconstruction batch 48 does not divide the batch of '
+                                       '128'):
+    model.clone(reconstruction_batch=48).apply({'params': params}, batch, True, method='loss')
+
+
+def test_best_checkpoint_is_the_state_of_the_best_validation_metric(tmp_path):
+  """evaluate_checkpoint='best' evaluates this state (early stopping)."""
+  _, state = initial_state(small_config(), digits_batch())
+  checkpoints = checkpoint.Checkpointer(str(tmp_path), best_metric='loss', best_mode='min')
+  assert checkpoints.restore_best(state) is None
+  saved = {}
+  for step, loss in ((1, 3.0), (2, 1.0), (3, 2.0)):
+    saved[step] = state.replace(step=jax.numpy.asarray(step, state.step.dtype),
+                                params=jax.tree.map(lambda x, s=step: x + s, state.params))
+    checkpoints.save_best(saved[step], {'loss': loss})
+  checkpoints.wait()
+  best = checkpoints.restore_best(state)
+  checkpoints.close()
+  assert int(best.step) == 2
+  chex.assert_trees_all_equal(best.params, saved[2].params)

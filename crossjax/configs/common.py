@@ -50,6 +50,9 @@ def base(model: str, dataset: str) -> ml_collections.ConfigDict:
   config.steps_per_dispatch = 20
   config.num_devices = 0  # the devices a single process trains on: 0 all, n its first n
   config.eval_examples = 5000  # tune examples in the validation batch (best checkpoint)
+  # The state evaluated after training: 'final', or 'best' by the validation metric on those
+  # examples (early stopping, checked at every eval_every steps).
+  config.evaluate_checkpoint = 'final'
   config.max_to_keep = 2
   config.progress_bar = True
   config.evaluation = ml_collections.ConfigDict(

@@ -17,7 +17,7 @@ from crossjax import contrastive, evaluators, figures, linear
 from crossjax.families import shared
 from crossjax.families.shared import (MISSING_VIEWS, PROGRESS_METRICS, VALIDATION_METRIC,
                                       VALIDATION_MODE, prerequisites)
-from crossjax.models import dcca
+from crossjax.models import dcca, networks
 from crossjax.train import steps
 
 batch_keys = shared.view_keys
@@ -55,6 +55,15 @@ def resolve(config, splits) -> None:
   if name in (*contrastive.LOSSES, 'dcca_newton_schulz') and len(widths) != 2:
     raise ValueError(f'objective {name!r} takes two views, the data has {len(widths)}')
   evaluators.check(config.evaluation.protocols)
+  features = config.evaluation.get('features', 'codes')
+  if features not in ('codes', 'canonical'):
+    raise ValueError(f"evaluation.features must be 'codes' or 'canonical', got {features!r}")
+  if config.model == 'dccae':
+    networks.reconstruction_loss(config.reconstruction.loss)  # refuses unknown names
+    rows = config.reconstruction.get('batch_size', 0)
+    if rows < 0 or (rows and config.batch_size % rows):
+      raise ValueError(f'reconstruction.batch_size = {rows} must divide batch_size = '
+                       f'{config.batch_size} (0: the whole batch)')
 
 
 def build(config, example_batch, key, modules=None):
@@ -69,7 +78,8 @@ def build(config, example_batch, key, modules=None):
     decoders = (shared.user_modules(modules, 'decoders', len(views))
                 or [shared.network(config.decoder, view.shape[1]) for view in views])
     model = dcca.DCCAE(decoders=decoders, reconstruction_weight=config.reconstruction.weight,
-                       reconstruction_loss=config.reconstruction.loss, **common)
+                       reconstruction_loss=config.reconstruction.loss,
+                       reconstruction_batch=config.reconstruction.get('batch_size', 0), **common)
   else:
     model = dcca.DCCA(**common)
   params = shared.initial_params(model, {'params': key}, example_batch)

@@ -68,8 +68,12 @@ def correlation_scores(codes: dict, labels: dict | None, k: int, evaluation, see
                        scored: tuple[str, ...] = ('tune', 'test')) -> dict:
   """Per-component correlations on the `scored` splits of a linear CCA fitted on the training
   `codes` (or of `params`) and their totals, then the protocols of evaluation.protocols on
-  view-1 features (`view1`, by default the view-1 codes)."""
+  view-1 features: `view1`, or by evaluation.features the view-1 'codes' (default) or their
+  'canonical' variates under that CCA (what Wang et al.'s code classifies and clusters)."""
   params = params if params is not None else evaluate.post_hoc_cca(codes['train'], k)
+  if view1 is None and evaluation.get('features', 'codes') == 'canonical':
+    view1 = {name: np.asarray(linear.transform(params, *views)[0])
+             for name, views in codes.items()}
   correlations = {name: np.asarray(linear.component_correlations(params, *codes[name])).tolist()
                   for name in scored}
   results = {'correlations': correlations,

@@ -112,12 +112,17 @@ class DCCAE(DCCA):
   """Deep canonically correlated autoencoders (Wang et al. 2015).
 
   loss = -objective(f_1(X_1), ..., f_m(X_m)) + lambda * sum_i rec(X_i, g_i(f_i(X_i))), with
-  rec the per-example squared error or, for pixels in [0, 1], Bernoulli cross-entropy
-  (decoders then output logits).
+  rec a loss of `networks.RECONSTRUCTION_LOSSES`: the per-example squared error or, for pixels
+  in [0, 1], Bernoulli cross-entropy or the squared error of sigmoid outputs (decoders then
+  output logits). With reconstruction_batch = b > 0 (dividing the batch size B) the
+  reconstruction term takes every (B / b)-th row of the batch only (rows spread over its data
+  shards) in training, as the authors' code estimates it on 100 rows beside a correlation
+  batch of 800 (`DCCAE_train.m`); evaluation takes every row.
   """
   decoders: Sequence[nn.Module] = ()
   reconstruction_weight: float = 1e-3
   reconstruction_loss: str = 'squared_error'
+  reconstruction_batch: int = 0
 
   def decode(self, codes: Sequence[jax.Array], train: bool = False) -> list[jax.Array]:
     return [decoder(code, train) for decoder, code in zip(self.decoders, codes)]
@@ -129,9 +134,14 @@ class DCCAE(DCCA):
     codes = self.encode(views, train)
     value, metrics = correlation_objective(codes, self.objective, self.k or None, self.ridge,
                                            self.options)
-    error = {'squared_error': networks.squared_error,
-             'bernoulli': networks.bernoulli_cross_entropy}[self.reconstruction_loss]
-    reconstruction = sum(error(view, output)
-                         for view, output in zip(views, self.decode(codes, train)))
+    error = networks.reconstruction_loss(self.reconstruction_loss)
+    batch_size = views[0].shape[0]
+    if train and self.reconstruction_batch and batch_size % self.reconstruction_batch:
+      raise ValueError(f'reconstruction batch {self.reconstruction_batch} does not divide the '
+                       f'batch of {batch_size}')
+    rows = slice(None, None, batch_size // (self.reconstruction_batch or batch_size)
+                 if train else 1)
+    outputs = self.decode([code[rows] for code in codes], train)
+    reconstruction = sum(error(view[rows], output) for view, output in zip(views, outputs))
     metrics['reconstruction'] = reconstruction
     return -value + self.reconstruction_weight * reconstruction, metrics

@@ -88,6 +88,15 @@ class Checkpointer:
           self.best.delete(step)
     return restored
 
+  def restore_best(self, state: TrainState) -> TrainState | None:
+    """The kept best state (by the validation metric) restored into `state`'s shapes and
+    shardings, or None where none was kept."""
+    step = self.best.best_step() if self.best is not None else None
+    if step is None:
+      return None
+    target = _abstract(state.checkpointed())
+    return state.replace(**self.best.restore(step, args=ocp.args.StandardRestore(target)))
+
   def latest_step(self) -> int | None:
     return self.latest.latest_step()
 

@@ -106,6 +106,9 @@ def check_schedule(config: ml_collections.ConfigDict) -> None:
   if config.num_steps < 0 or (config.num_steps == 0 and config.num_epochs <= 0):
     raise ValueError(f'nothing to train: num_epochs={config.num_epochs}, '
                      f'num_steps={config.num_steps}; give num_epochs >= 1 or num_steps >= 1')
+  if config.get('evaluate_checkpoint', 'final') not in ('final', 'best'):
+    raise ValueError(f"evaluate_checkpoint must be 'final' or 'best', got "
+                     f'{config.evaluate_checkpoint!r}')
   sections = (config.optimizer.values() if 'learning_rate' not in config.optimizer
               else [config.optimizer])
   for section in sections:
@@ -384,8 +387,12 @@ def train(config: ml_collections.ConfigDict, workdir: str, splits: dict | None =
       clock, clock_step = time.perf_counter(), done
   bar.close()
   checkpoints.wait()
+  evaluated = state
+  if config.get('evaluate_checkpoint', 'final') == 'best':
+    evaluated = checkpoints.restore_best(state) or state
   checkpoints.close()
   metric_writer.close()
-  return TrainedRun(state, splits, dict(
+  return TrainedRun(evaluated, splits, dict(
       steps=total_steps, train_seconds_this_run=train_seconds, num_train_examples=num_examples,
-      resumed_from=start if restored is not None else None), config)
+      resumed_from=start if restored is not None else None,
+      evaluated_step=int(evaluated.step)), config)

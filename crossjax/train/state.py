@@ -50,7 +50,12 @@ class TrainState:
 def make_optimizer(config: ml_collections.ConfigDict,
                    total_steps: int) -> optax.GradientTransformation:
   """An optax optimizer from `config` (name, learning_rate, schedule, warmup_steps,
-  weight_decay, b1, b2, momentum, grad_clip_norm)."""
+  weight_decay, b1, b2, momentum, grad_clip_norm).
+
+  weight_decay: decoupled for 'adamw' (Loshchilov and Hutter 2019); for 'sgd' and 'adam' the
+  gradient of an L2 penalty (weight_decay / 2) ||w||^2 added to the loss's, every parameter
+  (biases too), before momentum: Wang et al.'s DCCAE code, whose penalty l2 ||w||^2 is
+  weight_decay = 2 l2."""
   if config.schedule == 'constant':
     learning_rate = optax.constant_schedule(config.learning_rate)
   elif config.schedule == 'cosine':
@@ -59,13 +64,16 @@ def make_optimizer(config: ml_collections.ConfigDict,
         max(total_steps, 1))
   else:
     raise ValueError(f'unknown schedule {config.schedule!r}; known: constant, cosine')
-  if config.name == 'adam':
-    optimizer = optax.adam(learning_rate, b1=config.b1, b2=config.b2)
-  elif config.name == 'adamw':
+  if config.weight_decay < 0:
+    raise ValueError(f'weight_decay must be >= 0, got {config.weight_decay}')
+  if config.name == 'adamw':
     optimizer = optax.adamw(learning_rate, b1=config.b1, b2=config.b2,
                             weight_decay=config.weight_decay)
-  elif config.name == 'sgd':
-    optimizer = optax.sgd(learning_rate, momentum=config.momentum or None)
+  elif config.name in ('adam', 'sgd'):
+    optimizer = (optax.adam(learning_rate, b1=config.b1, b2=config.b2) if config.name == 'adam'
+                 else optax.sgd(learning_rate, momentum=config.momentum or None))
+    if config.weight_decay:
+      optimizer = optax.chain(optax.add_decayed_weights(config.weight_decay), optimizer)
   else:
     raise ValueError(f'unknown optimizer {config.name!r}; known: adam, adamw, sgd')
   if config.grad_clip_norm:

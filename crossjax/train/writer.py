@@ -53,7 +53,7 @@ def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
 # bar and the evaluation after training. Any other change trains another experiment.
 RESUMABLE_CHANGES = ('data.path', 'data.prefetch', 'data.device_budget_gib', 'log_every',
                      'checkpoint_every', 'steps_per_dispatch', 'num_devices', 'max_to_keep',
-                     'progress_bar', 'evaluation')
+                     'progress_bar', 'evaluate_checkpoint', 'evaluation')
 # Keys added since runs were first written, with the value that trains as those runs did:
 # absent in a run's config.json, they may be resumed with that value.
 ADDED_KEYS = {'data.shuffle': 'rows', 'data.block_rows': 512, 'data.window_blocks': 8}
