@@ -59,6 +59,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     'dcca_mfeat': Experiment('dcca_mfeat.py'),
     'dcca_noisy_mnist_authors': Experiment('dcca_noisy_mnist_authors.py'),
     'dccae_noisy_mnist_authors': Experiment('dccae_noisy_mnist_authors.py'),
+    'splitae_noisy_mnist': Experiment('splitae_noisy_mnist.py'),
     # Noisy MNIST's encoders trained by the losses of crossjax.contrastive instead (issue 13).
     **{f'{loss}_noisy_mnist': Experiment('contrastive_noisy_mnist.py',
                                          (f'--config.objective.name={loss}',))
@@ -225,16 +226,17 @@ def table() -> str:
   for method, name, paper in (
       ('linear CCA', 'cca_noisy_mnist', (72.9, 56.0, 19.6)),
       ("DCCA, the authors' training", 'dcca_noisy_mnist_authors', (97.0, 92.0, 2.9)),
-      ("DCCAE, the authors' training", 'dccae_noisy_mnist_authors', (97.5, 93.4, 2.2))):
+      ("DCCAE, the authors' training", 'dccae_noisy_mnist_authors', (97.5, 93.4, 2.2)),
+      ('SplitAE', 'splitae_noisy_mnist', None)):
     results = _load(name)
     shown = verdicts = '-'
     if results and 'libsvm_view1' in results:
       ours = (results['njw_clustering_view1']['accuracy'], results['njw_clustering_view1']['nmi'],
               results['libsvm_view1']['test_error'])
       verdicts = ', '.join(_verdict(o, p, higher_is_better=i < 2, tolerance=0.3 if i == 2 else 0)
-                           for i, (o, p) in enumerate(zip(ours, paper)))
+                           for i, (o, p) in enumerate(zip(ours, paper))) if paper else ''
       shown = ' / '.join(f'{value:.1f}' for value in ours)
-    rows.append((method, ' / '.join(str(p) for p in paper), shown, verdicts,
+    rows.append((method, ' / '.join(str(p) for p in paper) if paper else '-', shown, verdicts,
                  f'`./launch.sh reproduce {name}`', *_where(results)))
   lines += _table(rows) + ['']
   lines += _figures(['dcca_noisy_mnist', 'dccae_noisy_mnist'])

@@ -10,7 +10,7 @@ from crossjax import data, families
 from crossjax.models import autoencoder
 from crossjax.train import parallel
 from crossjax.train.state import create_state
-from crossjax.configs import mae_mfeat
+from crossjax.configs import mae_mfeat, splitae
 
 
 @pytest.fixture(scope='module')
@@ -122,3 +122,55 @@ def test_sharded_step_equals_one_device_step(mfeat_batch):
     np.testing.assert_allclose(metrics[name], expected[name], rtol=1e-5, atol=1e-5)
   chex.assert_trees_all_close(sharded_state.params, expected_state.params, rtol=1e-5,
                               atol=1e-5)
+
+
+def split_autoencoder(batch, losses):
+  config = splitae.get_config()
+  config.encoder.widths = config.decoder.widths = (16,)
+  config.output_dim = 4
+  config.reconstruction.losses = losses
+  family = families.get('splitae')
+  model, players = family.build(config, batch, jax.random.PRNGKey(0))
+  return family, create_state(model, players, family.optimizers(config, 100),
+                              jax.random.PRNGKey(1))
+
+
+def test_split_autoencoder_reconstructs_every_view_from_view_1(mfeat_batch):
+  """loss = sum_i rec_i(X_i, g_i(f(X_1))), against the same layers written out in NumPy."""
+  losses = ('squared_error', 'sigmoid_squared_error', 'bernoulli')
+  batch = {key: value[:32] for key, value in mfeat_batch.items()}
+  family, state = split_autoencoder(batch, losses)
+  params = jax.device_get(state.params['model'])
+
+  def mlp(layers, x):
+    hidden = np.maximum(x @ layers['Dense_0']['kernel'] + layers['Dense_0']['bias'], 0.0)
+    return hidden @ layers['Dense_1']['kernel'] + layers['Dense_1']['bias']
+
+  views = [np.asarray(batch[key], np.float64) for key in ('x1', 'x2', 'x3')]
+  code = mlp(params['encoder'], views[0])
+  expected = {}
+  for i, (loss, view) in enumerate(zip(losses, views)):
+    output = mlp(params[f'decoders_{i}'], code)
+    if loss == 'bernoulli':
+      per_row = np.sum(np.logaddexp(0.0, output) - view * output, axis=1)
+    else:
+      fitted = output if loss == 'squared_error' else 1 / (1 + np.exp(-output))
+      per_row = np.sum((view - fitted) ** 2, axis=1)
+    expected[f'reconstruction_{i + 1}'] = per_row.mean()
+  metrics = jax.jit(family.eval_step)(state, batch)
+  for name, value in expected.items():
+    np.testing.assert_allclose(metrics[name], value, rtol=1e-4)
+  np.testing.assert_allclose(metrics['loss'], sum(expected.values()), rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_split_autoencoder_sharded_step_equals_one_device_step(mfeat_batch):
+  family, state = split_autoencoder(mfeat_batch, ('squared_error',) * 3)
+  expected_state, expected = jax.jit(family.train_step)(state, mfeat_batch)
+  mesh = parallel.data_mesh()
+  replicated = parallel.replicated(mesh)
+  sharded_state, metrics = jax.jit(family.train_step, out_shardings=replicated)(
+      jax.device_put(state, replicated), parallel.global_batch(mfeat_batch, mesh, 120))
+  for name in expected:
+    np.testing.assert_allclose(metrics[name], expected[name], rtol=1e-5, atol=1e-5)
+  chex.assert_trees_all_close(sharded_state.params, expected_state.params, rtol=1e-5, atol=1e-5)

@@ -1,9 +1,11 @@
 """The reproduction table: paper numbers beside run results, verdicts, provenance."""
 
+import importlib
 import json
 
 import pytest
 
+from crossjax import families
 from experiments import reproduce
 
 PROVENANCE = {'commit': 'abc1234', 'cpu_count': 2, 'device_kind': 'cpu'}
@@ -45,6 +47,9 @@ def test_table_sets_runs_beside_papers(tmp_path, runs):
 def test_every_name_runs_an_existing_config():
   for name, experiment in reproduce.EXPERIMENTS.items():
     assert (reproduce.ROOT / 'crossjax' / 'configs' / experiment.config).exists(), name
+    module = importlib.import_module(f'crossjax.configs.{experiment.config[:-3]}')
+    for variant in ('', 'smoke'):
+      assert module.get_config(variant).model in families.MODELS, (name, variant)
   assert reproduce.main(['no_such_experiment']) == 2
 
 

@@ -17,6 +17,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from crossjax import data, families
+from crossjax.models import networks
 from crossjax.train import checkpoint, loop, parallel
 from crossjax.train.state import create_state, make_optimizer
 from crossjax.configs import common, demo, dccae_noisy_mnist
@@ -307,3 +308,22 @@ def test_best_checkpoint_is_the_state_of_the_best_validation_metric(tmp_path):
   checkpoints.close()
   assert int(best.step) == 2
   chex.assert_trees_all_equal(best.params, saved[2].params)
+
+
+def test_mlp_initialisations_follow_the_authors_bounds():
+  """deepnetinit.m: uniform +-4 sqrt(6 / (fan_in + fan_out)) into sigmoid units, +-1 /
+  sqrt(fan_in) into linear ones, zero biases; the default stays Flax's (LeCun normal)."""
+  x = np.zeros((2, 300), np.float32)
+  mlp = networks.MLP(widths=(500,), features=40, activation='sigmoid',
+                     kernel_init='glorot_uniform_x4', output_kernel_init='uniform_fan_in')
+  params = mlp.init(jax.random.PRNGKey(0), x)['params']
+  for layer, bound in (('Dense_0', 4 * np.sqrt(6 / 800)), ('Dense_1', 1 / np.sqrt(500))):
+    kernel = np.asarray(params[layer]['kernel'])
+    assert np.abs(kernel).max() <= bound and np.abs(kernel).max() > 0.99 * bound
+    np.testing.assert_allclose(kernel.std(), bound / np.sqrt(3), rtol=0.02)
+    assert not np.any(params[layer]['bias'])
+  default = networks.MLP(widths=(500,), features=40).init(jax.random.PRNGKey(0), x)['params']
+  np.testing.assert_allclose(np.asarray(default['Dense_0']['kernel']).std(), 1 / np.sqrt(300),
+                             rtol=0.05)
+  with pytest.raises(ValueError, match="unknown initialisation 'glorot'"):
+    networks.MLP(widths=(5,), features=2, kernel_init='glorot').init(jax.random.PRNGKey(0), x)

@@ -1,7 +1,9 @@
 """DCCA on noisy MNIST as Wang et al. 2015 trained it: the settings of their released code
 (`demo.m` and `DCCA_train.m` of the dccae package).
 
-Encoders 784-1024-1024-1024-10 with sigmoid hidden units and linear codes; ridge 1e-4 per
+Encoders 784-1024-1024-1024-10 with sigmoid hidden units and linear codes (initialised as
+`deepnetinit.m` does: uniform weights, +-4 sqrt(6 / (fan_in + fan_out)) into sigmoid units,
++-1 / sqrt(fan_in) into the codes; zero biases); ridge 1e-4 per
 view; weight decay 1e-4 on every weight and bias (their penalty l2 ||w||^2, so weight_decay =
 2e-4 here); SGD, learning rate 0.01, momentum 0.99; batch 800, 50 epochs (62 updates each).
 The state kept is the one with the best tune objective (the whole tune split), checked once
@@ -21,10 +23,16 @@ from crossjax.configs import common
 TRAIN_ROWS = 50000
 
 
+def encoder(widths) -> ml_collections.ConfigDict:
+  """Sigmoid hidden layers, a linear code layer, initialised as `deepnetinit.m` does."""
+  return common.mlp(widths, activation='sigmoid', kernel_init='glorot_uniform_x4',
+                    output_kernel_init='uniform_fan_in')
+
+
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
   common.check_variant(variant)
   config = common.base('dcca', 'noisy_mnist')
-  config.encoder = common.mlp((1024, 1024, 1024), activation='sigmoid')
+  config.encoder = encoder((1024, 1024, 1024))
   config.output_dim = 10
   config.objective = common.correlation('dcca', ridge=1e-4)
   config.optimizer = common.optimizer_config(name='sgd', learning_rate=0.01, momentum=0.99,
@@ -43,7 +51,7 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
   config.evaluation.embedding_examples = 3000
   if variant == 'smoke':
     config.data.max_train_examples = 3200
-    config.encoder = common.mlp((128,), activation='sigmoid')
+    config.encoder = encoder((128,))
     config.num_steps = 12
     config.eval_every = config.checkpoint_every = config.log_every = 4
     config.eval_examples = 1000

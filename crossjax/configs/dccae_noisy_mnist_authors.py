@@ -22,14 +22,21 @@ from crossjax.configs import common, dcca_noisy_mnist_authors
 STEPS_PER_EPOCH = 500
 
 
+def decoder(widths) -> ml_collections.ConfigDict:
+  """Sigmoid hidden and output layers (logits here, the sigmoid in the loss), initialised as
+  `deepnetinit.m` does for sigmoid units."""
+  return common.mlp(widths, activation='sigmoid', kernel_init='glorot_uniform_x4',
+                    output_kernel_init='glorot_uniform_x4')
+
+
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
   config = dcca_noisy_mnist_authors.get_config(variant)
   config.model = 'dccae'
-  config.decoder = common.mlp((1024, 1024, 1024), activation='sigmoid')
+  config.decoder = decoder((1024, 1024, 1024))
   config.reconstruction = ml_collections.ConfigDict(dict(
       weight=1e-3, loss='sigmoid_squared_error', batch_size=100))
   if variant == 'smoke':
-    config.decoder = common.mlp((128,), activation='sigmoid')
+    config.decoder = decoder((128,))
   else:
     config.num_steps = 14 * STEPS_PER_EPOCH
     config.eval_every = config.checkpoint_every = STEPS_PER_EPOCH

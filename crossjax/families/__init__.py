@@ -32,7 +32,8 @@ import types
 _MODULES = {
     'cca': 'linear', 'mcca': 'linear', 'gcca': 'linear', 'pls': 'linear', 'tcca': 'linear',
     'scca': 'linear', 'kcca': 'kernel',
-    'dcca': 'deep_cca', 'dccae': 'deep_cca', 'mae': 'autoencoder', 'cgan': 'cgan',
+    'dcca': 'deep_cca', 'dccae': 'deep_cca', 'mae': 'autoencoder', 'splitae': 'split_autoencoder',
+    'cgan': 'cgan',
     'classifier': 'classifier',
 }
 MODELS = tuple(_MODULES)

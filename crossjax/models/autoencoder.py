@@ -101,3 +101,27 @@ class MultimodalAutoencoder(nn.Module):
     terms = [reconstruction(i, name) for i, name in enumerate(self.losses)]
     metrics = {f'reconstruction_{i}': term for i, term in enumerate(terms, start=1)}
     return sum(w * term for w, term in zip(self.loss_weights, terms)), metrics
+
+
+class SplitAutoencoder(nn.Module):
+  """SplitAE: one encoder on view 1, a decoder per view from its code (Ngiam et al. 2011's
+  autoencoder trained on one modality to reconstruct both; a baseline of Wang et al. 2015).
+
+  loss = sum_i rec_i(X_i, g_i(f(X_1))), rec_i the losses[i] of `networks.RECONSTRUCTION_LOSSES`
+  (decoders output logits where it is not 'squared_error'). The features are f(X_1).
+  """
+  encoder: nn.Module
+  decoders: Sequence[nn.Module]
+  losses: Sequence[str]
+
+  def encode(self, view: jax.Array, train: bool = False) -> jax.Array:
+    return self.encoder(view, train)
+
+  def loss(self, batch: dict, train: bool = True) -> tuple[jax.Array, dict]:
+    if len(self.losses) != len(self.decoders):
+      raise ValueError(f'{len(self.decoders)} decoders but {len(self.losses)} losses')
+    views = views_of(batch, len(self.decoders))
+    code = self.encode(views[0], train)
+    terms = [networks.reconstruction_loss(name)(view, decoder(code, train))
+             for name, view, decoder in zip(self.losses, views, self.decoders)]
+    return sum(terms), {f'reconstruction_{i}': term for i, term in enumerate(terms, start=1)}

@@ -23,11 +23,31 @@ def activation(name: str) -> Callable:
   return ACTIVATIONS[name]
 
 
+# Weight initialisations by name (biases start at zero in all): Flax's default; Glorot and
+# Bengio's uniform +-sqrt(6 / (fan_in + fan_out)) times 4, their advice for sigmoid units; and
+# uniform +-1 / sqrt(fan_in). The last two are `deepnetinit.m` of Wang et al.'s code for
+# sigmoid and linear layers.
+INITIALIZERS: dict[str, Callable | None] = {
+    'lecun_normal': None,
+    'glorot_uniform_x4': nn.initializers.variance_scaling(16.0, 'fan_avg', 'uniform'),
+    'uniform_fan_in': nn.initializers.variance_scaling(1.0 / 3.0, 'fan_in', 'uniform'),
+}
+
+
+def _dense(features: int, init: str, dtype: str) -> nn.Dense:
+  if init not in INITIALIZERS:
+    raise ValueError(f'unknown initialisation {init!r}; known: {sorted(INITIALIZERS)}')
+  kernel_init = INITIALIZERS[init]
+  return nn.Dense(features, dtype=dtype, **({'kernel_init': kernel_init} if kernel_init else {}))
+
+
 class MLP(nn.Module):
   """Dense layers `widths` with an activation between them, then a linear layer to `features`.
 
   Optional layer norm and dropout after each hidden activation. Input (B, D) -> (B, features).
   `dtype` is the computation dtype (bfloat16 on accelerators); parameters stay float32.
+  `kernel_init` and `output_kernel_init` name the hidden and last layers' weight initialisations
+  (INITIALIZERS).
   """
   widths: Sequence[int]
   features: int
@@ -35,16 +55,18 @@ class MLP(nn.Module):
   layer_norm: bool = False
   dropout: float = 0.0
   dtype: str = 'float32'
+  kernel_init: str = 'lecun_normal'
+  output_kernel_init: str = 'lecun_normal'
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     for width in self.widths:
-      x = activation(self.activation)(nn.Dense(width, dtype=self.dtype)(x))
+      x = activation(self.activation)(_dense(width, self.kernel_init, self.dtype)(x))
       if self.layer_norm:
         x = nn.LayerNorm()(x)
       if self.dropout:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
-    return nn.Dense(self.features, dtype=self.dtype)(x)
+    return _dense(self.features, self.output_kernel_init, self.dtype)(x)
 
 
 class ConvEncoder(nn.Module):

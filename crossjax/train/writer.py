@@ -57,6 +57,13 @@ RESUMABLE_CHANGES = ('data.path', 'data.prefetch', 'data.device_budget_gib', 'lo
 # Keys added since runs were first written, with the value that trains as those runs did:
 # absent in a run's config.json, they may be resumed with that value.
 ADDED_KEYS = {'data.shuffle': 'rows', 'data.block_rows': 512, 'data.window_blocks': 8}
+# The same for a key of any network section (encoder.kernel_init, generator.output_kernel_init, ...).
+ADDED_NETWORK_KEYS = {'kernel_init': 'lecun_normal', 'output_kernel_init': 'lecun_normal'}
+
+
+def _added_default(key: str, absent):
+  field = key.rsplit('.', 1)[-1]
+  return ADDED_KEYS.get(key, ADDED_NETWORK_KEYS.get(field, absent) if '.' in key else absent)
 
 
 def check_resumed_config(config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -72,7 +79,7 @@ def check_resumed_config(config: ml_collections.ConfigDict, workdir: str) -> Non
   absent = '(absent)'
   changed = [f'{key}: {before.get(key, absent)!r} -> {now.get(key, absent)!r}'
              for key in sorted(before.keys() | now.keys())
-             if before.get(key, ADDED_KEYS.get(key, absent)) != now.get(key, absent)
+             if before.get(key, _added_default(key, absent)) != now.get(key, absent)
              and not any(key == allowed or key.startswith(allowed + '.')
                          for allowed in RESUMABLE_CHANGES)]
   if changed:
