@@ -138,18 +138,21 @@ def njw_spectral_clustering(features: np.ndarray, n_clusters: int, neighbours: i
   """Spectral clustering of Ng, Jordan and Weiss (2002) on a Gaussian-weighted k-nearest-
   neighbour graph: W_ij = exp(-||x_i - x_j||^2 / (2 width^2)) for j among the `neighbours`
   nearest of i (symmetrised by the maximum), the top n_clusters eigenvectors of
-  D^{-1/2} W D^{-1/2}, rows scaled to unit length, then k-means (10 starts). Labels (n,)."""
-  from scipy.sparse import diags  # pylint: disable=import-outside-toplevel
-  from scipy.sparse.linalg import eigsh  # pylint: disable=import-outside-toplevel
+  D^{-1/2} W D^{-1/2}, rows scaled to unit length, then k-means (10 starts). Labels (n,).
+
+  The eigenvectors come from scikit-learn's `spectral_embedding` (the smallest of the
+  normalised Laplacian I - D^{-1/2} W D^{-1/2}, by ARPACK in shift-invert mode, LOBPCG where
+  that fails), which returns them scaled by D^{-1/2} row by row: a scale that the unit-length
+  rows undo. ARPACK on the largest eigenvalues directly did not converge on well-separated
+  Deep CCA codes (eigenvalues crowded at 1)."""
   from sklearn.cluster import KMeans  # pylint: disable=import-outside-toplevel
+  from sklearn.manifold import spectral_embedding  # pylint: disable=import-outside-toplevel
   from sklearn.neighbors import kneighbors_graph  # pylint: disable=import-outside-toplevel
   graph = kneighbors_graph(features, neighbours, mode='distance', include_self=False)
   graph.data = np.exp(-graph.data ** 2 / (2.0 * width ** 2))
   graph = graph.maximum(graph.T)
-  degrees = np.asarray(graph.sum(axis=1)).ravel()
-  scale = diags(1.0 / np.sqrt(np.maximum(degrees, np.finfo(float).tiny)))
-  start = np.random.default_rng(seed).normal(size=len(features))
-  _, vectors = eigsh(scale @ graph @ scale, k=n_clusters, which='LA', v0=start)
+  vectors = spectral_embedding(graph, n_components=n_clusters, eigen_solver='arpack',
+                               random_state=seed, norm_laplacian=True, drop_first=False)
   rows = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
   return KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(rows)
 

@@ -26,10 +26,6 @@ train_step = steps.train_step
 eval_step = steps.eval_step
 
 
-# Where config.output_dim leaves the code size to the data (0): at most this many.
-DEFAULT_CODE_SIZE = 10
-
-
 def resolve(config, splits) -> None:
   """Fills in the sizes a config leaves to the data: output_dim 0 takes min(10, the narrowest
   view), evaluation.k 0 the code size; the post-hoc CCA's k is at most the code size and the
@@ -39,7 +35,7 @@ def resolve(config, splits) -> None:
   num_examples = len(train[shared.view_keys(train)[0]])
   if config.output_dim < 0:
     raise ValueError(f'output_dim must be positive (0 picks one), got {config.output_dim}')
-  config.output_dim = config.output_dim or min(DEFAULT_CODE_SIZE, min(widths))
+  config.output_dim = config.output_dim or min(shared.DEFAULT_CODE_SIZE, min(widths))
   limit = min(config.output_dim, num_examples - 1)
   if config.evaluation.k > limit:
     raise ValueError(f'evaluation.k = {config.evaluation.k} components, but codes of '
@@ -112,8 +108,8 @@ def evaluate(state, splits, config, workdir) -> dict:
     raw = {name: [np.asarray(v) for v in views] for name, views in raw.items()}
     params = metrics.post_hoc_cca(raw['train'], k)
     view1 = {name: np.asarray(linear.transform(params, *views)[0]) for name, views in raw.items()}
-    results['linear_cca'] = shared.correlation_scores(raw, labels, k, evaluation, config.seed, view1,
-                                           params)
+    results['linear_cca'] = shared.correlation_scores(raw, labels, k, evaluation, config.seed,
+                                                      view1, params)
     curves['linear, test'] = results['linear_cca']['correlations'].get('test', [])
   if jax.process_index() == 0:
     figures.correlation_spectrum(curves, os.path.join(workdir, 'spectrum.png'),

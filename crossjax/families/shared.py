@@ -18,6 +18,8 @@ VALIDATION_METRIC = 'loss'
 VALIDATION_MODE = 'min'
 PROGRESS_METRICS = ('loss',)
 MISSING_VIEWS = 'refuse'
+# Where config.output_dim leaves the code size to the data (0): at most this many.
+DEFAULT_CODE_SIZE = 10
 
 
 def view_keys(split: dict) -> list[str]:

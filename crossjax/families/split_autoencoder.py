@@ -25,10 +25,6 @@ optimizers = shared.one_optimizer
 train_step = steps.train_step
 eval_step = steps.eval_step
 
-# Where config.output_dim leaves the code size to the data (0): at most this many.
-DEFAULT_CODE_SIZE = 10
-
-
 def resolve(config, splits) -> None:
   """output_dim 0 takes min(10, view 1's width); one reconstruction loss per view (empty:
   squared error for every view); protocols that need a second view's features are refused."""
@@ -36,7 +32,7 @@ def resolve(config, splits) -> None:
   keys = shared.view_keys(train)
   if config.output_dim < 0:
     raise ValueError(f'output_dim must be positive (0 picks one), got {config.output_dim}')
-  config.output_dim = config.output_dim or min(DEFAULT_CODE_SIZE, train[keys[0]].shape[1])
+  config.output_dim = config.output_dim or min(shared.DEFAULT_CODE_SIZE, train[keys[0]].shape[1])
   losses = tuple(config.reconstruction.losses) or ('squared_error',) * len(keys)
   if len(losses) != len(keys):
     raise ValueError(f'reconstruction.losses names {len(losses)} losses for {len(keys)} views')

@@ -44,7 +44,8 @@ def augmentation_mask(key: jax.Array, present: jax.Array, single_fraction: float
 
 class MultimodalAutoencoder(nn.Module):
   """encoders[i]: modality i -> hidden features; decoders[i]: code -> modality i (logits where
-  its loss is not 'squared_error'). losses[i] in `networks.RECONSTRUCTION_LOSSES`, weighted by loss_weights[i]."""
+  its loss is not 'squared_error'). losses[i] in `networks.RECONSTRUCTION_LOSSES`, weighted by
+  loss_weights[i]."""
   encoders: Sequence[nn.Module]
   decoders: Sequence[nn.Module]
   losses: Sequence[str]

@@ -57,7 +57,7 @@ RESUMABLE_CHANGES = ('data.path', 'data.prefetch', 'data.device_budget_gib', 'lo
 # Keys added since runs were first written, with the value that trains as those runs did:
 # absent in a run's config.json, they may be resumed with that value.
 ADDED_KEYS = {'data.shuffle': 'rows', 'data.block_rows': 512, 'data.window_blocks': 8}
-# The same for a key of any network section (encoder.kernel_init, generator.output_kernel_init, ...).
+# The same for a key of any network section (encoder.kernel_init, decoder.output_kernel_init).
 ADDED_NETWORK_KEYS = {'kernel_init': 'lecun_normal', 'output_kernel_init': 'lecun_normal'}
 
 
