@@ -10,7 +10,7 @@ from crossjax import data, families
 from crossjax.models import autoencoder
 from crossjax.train import parallel
 from crossjax.train.state import create_state
-from crossjax.configs import mae_mfeat, splitae
+from crossjax.configs import mae_mfeat, splitae, vcca
 
 
 @pytest.fixture(scope='module')
@@ -110,11 +110,15 @@ def test_missing_rows_are_masked_in_the_code_and_the_loss(mfeat_batch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('model', ['mae', 'splitae'])
+@pytest.mark.parametrize('model', ['mae', 'splitae', 'vcca_private'])
 def test_sharded_step_equals_one_device_step(mfeat_batch, model):
   batch = {key: value[:120] for key, value in mfeat_batch.items()}
-  family, state = (build(batch) if model == 'mae'
-                   else split_autoencoder(batch, ('squared_error',) * 3))
+  if model == 'mae':
+    family, state = build(batch)
+  elif model == 'splitae':
+    family, state = split_autoencoder(batch, ('squared_error',) * 3)
+  else:  # the latent noise is drawn for the global batch: the same on any number of devices
+    family, state = variational_cca(batch, ('squared_error',) * 3, private_dim=2, samples=2)
   expected_state, expected = jax.jit(family.train_step)(state, batch)
   mesh = parallel.data_mesh()
   replicated = parallel.replicated(mesh)
@@ -164,3 +168,80 @@ def test_split_autoencoder_reconstructs_every_view_from_view_1(mfeat_batch):
     np.testing.assert_allclose(metrics[name], value, rtol=1e-4)
   np.testing.assert_allclose(metrics['loss'], sum(expected.values()), rtol=1e-4)
 
+
+
+def variational_cca(batch, losses, private_dim=0, samples=1):
+  config = vcca.get_config()
+  config.encoder.widths = config.decoder.widths = config.private_encoder.widths = (16,)
+  config.output_dim = 4
+  config.variational.private_dim = private_dim
+  config.variational.samples = samples
+  config.reconstruction.losses = losses
+  family = families.get('vcca')
+  model, players = family.build(config, batch, jax.random.PRNGKey(0))
+  return family, create_state(model, players, family.optimizers(config, 100),
+                              jax.random.PRNGKey(1))
+
+
+def test_gaussian_kl_matches_numerical_integration():
+  """KL(N(m, s^2) || N(0, 1)) in closed form against quadrature of q log(q / p)."""
+  from scipy import integrate, stats  # pylint: disable=import-outside-toplevel
+  mean, log_variance = np.array([[0.0, 1.5, -0.7]]), np.array([[0.0, -1.2, 0.8]])
+  expected = 0.0
+  for m, s in zip(mean[0], np.exp(0.5 * log_variance[0])):
+    q = stats.norm(m, s)
+    expected += integrate.quad(lambda z: q.pdf(z) * (q.logpdf(z) - stats.norm.logpdf(z)),
+                               m - 12 * s, m + 12 * s)[0]
+  np.testing.assert_allclose(autoencoder.gaussian_kl(mean, log_variance), [expected], rtol=1e-6)
+
+
+def test_vcca_private_loss_is_the_negative_elbo(mfeat_batch):
+  """Without sampling (evaluation): the KL terms plus the reconstructions from the means,
+  written out in NumPy (the Gaussian's log density from SciPy). With sampling: the
+  reconstruction term is a Monte Carlo estimate of E_q[rec], which 2,000 draws in NumPy from
+  the same posteriors estimate alike. VCCA is the same without the private latents."""
+  from scipy import stats  # pylint: disable=import-outside-toplevel
+  losses, private_dim = ('bernoulli', 'gaussian'), 2
+  batch = {key: mfeat_batch[key][:8] for key in ('x1', 'x2')}
+  family, state = variational_cca(batch, losses, private_dim, samples=2000)
+  params = jax.device_get(state.params['model'])
+
+  def mlp(layers, x):
+    hidden = np.maximum(x @ layers['Dense_0']['kernel'] + layers['Dense_0']['bias'], 0.0)
+    return hidden @ layers['Dense_1']['kernel'] + layers['Dense_1']['bias']
+
+  def kl(output):
+    mean, log_variance = np.split(output, 2, axis=1)
+    return 0.5 * np.sum(mean ** 2 + np.exp(log_variance) - 1 - log_variance, axis=1)
+
+  def rec(loss, view, output):
+    if loss == 'bernoulli':
+      return np.sum(np.logaddexp(0.0, output) - view * output, axis=-1)
+    logits, log_variance = np.split(output, 2, axis=-1)
+    return -np.sum(stats.norm.logpdf(view, 1 / (1 + np.exp(-logits)),
+                                     np.exp(0.5 * log_variance)), axis=-1)
+
+  views = [np.asarray(batch[key], np.float64) for key in ('x1', 'x2')]
+  shared = mlp(params['encoder'], views[0])
+  private = [mlp(params[f'private_encoders_{i}'], view) for i, view in enumerate(views)]
+
+  def sample(output, noise):  # the means where there is no noise
+    mean, log_variance = np.split(output, 2, axis=1)
+    return mean if noise is None else mean + np.exp(0.5 * log_variance) * noise
+
+  rng = np.random.default_rng(0)
+  for train in (False, True):
+    z = sample(shared, rng.standard_normal((2000, 8, 4)) if train else None)
+    inputs = [np.concatenate([z, sample(p, rng.standard_normal((2000, 8, private_dim))
+                                        if train else None)], axis=-1) for p in private]
+    expected = {f'reconstruction_{i + 1}': np.mean(rec(loss, view, mlp(
+        params[f'decoders_{i}'], x.reshape(-1, x.shape[-1])).reshape(x.shape[:-1] + (-1,))))
+                for i, (loss, view, x) in enumerate(zip(losses, views, inputs))}
+    expected['kl_shared'] = kl(shared).mean()
+    expected['kl_private'] = np.mean(sum(kl(p) for p in private))
+    metrics = (jax.jit(family.train_step)(state, batch)[1] if train
+               else jax.jit(family.eval_step)(state, batch))
+    for name, value in expected.items():  # sampled: 2,000 draws of each of 8 rows
+      np.testing.assert_allclose(metrics[name], value, rtol=0.02 if train else 1e-4)
+    np.testing.assert_allclose(metrics['loss'], sum(expected.values()),
+                               rtol=0.02 if train else 1e-4)

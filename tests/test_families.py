@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from crossjax import data, evaluators, families
-from crossjax.configs import cca, cgan, dcca, dccae, kcca, mae, scca, splitae
+from crossjax.configs import cca, cgan, dcca, dccae, kcca, mae, scca, splitae, vcca
 from crossjax.families import cgan as cgan_family
 from crossjax.train import loop
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 GENERIC = {'cca': cca, 'mcca': cca, 'gcca': cca, 'pls': cca, 'tcca': cca, 'scca': scca,
            'kcca': kcca, 'dcca': dcca, 'dccae': dccae, 'mae': mae, 'splitae': splitae,
-           'cgan': cgan}
+           'vcca': vcca, 'cgan': cgan}
 
 
 def smoke(model):
@@ -31,7 +31,7 @@ def smoke(model):
 # The fast tier runs every closed form and Deep CCA through the engine; the other deep families
 # (tens of seconds of compiling each) run in the slow tier, here and as paper configs in
 # test_experiments.py.
-SLOW_FAMILIES = ('cgan', 'dccae', 'mae', 'splitae')
+SLOW_FAMILIES = ('cgan', 'dccae', 'mae', 'splitae', 'vcca')
 
 
 @pytest.mark.parametrize('model', [pytest.param(model, marks=pytest.mark.slow)
@@ -53,7 +53,7 @@ def test_generic_config_trains_and_evaluates(model, tmp_path):
     assert len(results['penalties']) == 2
   elif model == 'mae':
     assert results['code_accuracy']['all'] > 60.0  # 10 classes: chance is 10 %
-  elif model == 'splitae':  # view-1 codes after 20 steps: far from chance (90 % error)
+  elif model in ('splitae', 'vcca'):  # view-1 codes after 20 steps: far from chance (90 % error)
     assert results['svm_view1']['test_error'] < 60.0
   else:
     assert np.isfinite(results['frechet_distance_raw'])

@@ -7,10 +7,11 @@ from crossjax.train.state import optimizer_config
 
 
 def mlp(widths, activation='relu', layer_norm=False, dropout=0.0, dtype='float32',
-        kernel_init='lecun_normal',
-        output_kernel_init='lecun_normal') -> ml_collections.ConfigDict:
+        kernel_init='lecun_normal', output_kernel_init='lecun_normal',
+        input_dropout=0.0) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(kind='mlp', widths=tuple(widths), activation=activation,
-                                        layer_norm=layer_norm, dropout=dropout, dtype=dtype,
+                                        layer_norm=layer_norm, dropout=dropout,
+                                        input_dropout=input_dropout, dtype=dtype,
                                         kernel_init=kernel_init,
                                         output_kernel_init=output_kernel_init))
 

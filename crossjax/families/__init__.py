@@ -33,7 +33,7 @@ _MODULES = {
     'cca': 'linear', 'mcca': 'linear', 'gcca': 'linear', 'pls': 'linear', 'tcca': 'linear',
     'scca': 'linear', 'kcca': 'kernel',
     'dcca': 'deep_cca', 'dccae': 'deep_cca', 'mae': 'autoencoder', 'splitae': 'split_autoencoder',
-    'cgan': 'cgan',
+    'vcca': 'variational_cca', 'cgan': 'cgan',
     'classifier': 'classifier',
 }
 MODELS = tuple(_MODULES)

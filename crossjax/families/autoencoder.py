@@ -35,8 +35,7 @@ def build(config, example_batch, key, modules=None):
   model = autoencoder.MultimodalAutoencoder(
       encoders=(shared.user_modules(modules, 'encoders', m)
                 or [shared.network(config.encoder, config.hidden_dim) for _ in views]),
-      decoders=(shared.user_modules(modules, 'decoders', m)
-                or [shared.network(config.decoder, view.shape[1]) for view in views]),
+      decoders=shared.decoders(config, views, losses, modules),
       losses=losses, loss_weights=weights, code_dim=config.code_dim,
       single_modality_fraction=config.single_modality_fraction)
   params = shared.initial_params(model, {'params': key}, example_batch)
@@ -99,12 +98,13 @@ def evaluate(state, splits, config, workdir) -> dict:
     index = keys.index(figure.view)
     rows = {'truth': test[index][examples]}
     for name, mask in conditions.items():
-      rows[name] = decode(encode([v[examples] for v in test], mask, len(examples)))[index]
+      means = decode(encode([v[examples] for v in test], mask, len(examples)))[index]
+      rows[name] = means[:, :test[index].shape[1]]  # a 'gaussian' decoder's variances follow
     figures.image_rows(rows, figure.height, os.path.join(workdir, 'reconstructions.png'),
                        title=f'{figure.title}: reconstructed from all views and from each alone')
   if config.evaluation.get('halves_figure', False) and jax.process_index() == 0:
     left, right = (v[:12] for v in views['test'][:2])
-    logits = decode(encode([left, right], np.array([1.0, 0.0]), len(left)))[1]
+    logits = decode(encode([left, right], np.array([1.0, 0.0]), len(left)))[1][:, :right.shape[1]]
     figures.completed_halves(left, right, np.asarray(jax.nn.sigmoid(logits)),
                              os.path.join(workdir, 'halves.png'))
   return results

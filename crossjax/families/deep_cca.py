@@ -71,8 +71,7 @@ def build(config, example_batch, key, modules=None):
   common = dict(encoders=encoders, objective=config.objective.name, k=config.objective.k,
                 ridge=config.objective.ridge, options=options)
   if config.model == 'dccae':
-    decoders = (shared.user_modules(modules, 'decoders', len(views))
-                or [shared.network(config.decoder, view.shape[1]) for view in views])
+    decoders = shared.decoders(config, views, [config.reconstruction.loss] * len(views), modules)
     model = dcca.DCCAE(decoders=decoders, reconstruction_weight=config.reconstruction.weight,
                        reconstruction_loss=config.reconstruction.loss,
                        reconstruction_batch=config.reconstruction.get('batch_size', 0), **common)

@@ -49,6 +49,14 @@ def user_modules(modules: dict | None, name: str, count: int) -> list | None:
   return list(given)
 
 
+def decoders(config, views: list, losses, modules: dict | None = None) -> list:
+  """The user's decoders (modules['decoders']) or a config.decoder network per view, as wide as
+  its reconstruction loss needs (`networks.decoder_features`)."""
+  return (user_modules(modules, 'decoders', len(views))
+          or [network(config.decoder, networks.decoder_features(loss, view.shape[1]))
+              for loss, view in zip(losses, views)])
+
+
 def initial_params(model, rngs: dict, example_batch: dict, method: str | None = 'loss') -> dict:
   """model.init(rngs, example_batch, train=False, method=method)['params'], compiled as one XLA
   program: run eagerly, init compiles each operation on its own (4-7 s per model on a CPU)."""

@@ -25,6 +25,7 @@ optimizers = shared.one_optimizer
 train_step = steps.train_step
 eval_step = steps.eval_step
 
+
 def resolve(config, splits) -> None:
   """output_dim 0 takes min(10, view 1's width); one reconstruction loss per view (empty:
   squared error for every view); protocols that need a second view's features are refused."""
@@ -41,7 +42,8 @@ def resolve(config, splits) -> None:
   config.reconstruction.losses = losses
   evaluators.check(config.evaluation.protocols)
   if 'retrieval' in evaluators.names(config.evaluation.protocols):
-    raise ValueError('SplitAE codes view 1 only: retrieval between views needs codes of both')
+    raise ValueError(f'{config.model} codes view 1 only: retrieval between views needs codes of '
+                     'both')
 
 
 def build(config, example_batch, key, modules=None):
@@ -49,15 +51,14 @@ def build(config, example_batch, key, modules=None):
   encoders = shared.user_modules(modules, 'encoders', 1)
   model = autoencoder.SplitAutoencoder(
       encoder=encoders[0] if encoders else shared.network(config.encoder, config.output_dim),
-      decoders=(shared.user_modules(modules, 'decoders', len(views))
-                or [shared.network(config.decoder, view.shape[1]) for view in views]),
+      decoders=shared.decoders(config, views, config.reconstruction.losses, modules),
       losses=tuple(config.reconstruction.losses))
   params = shared.initial_params(model, {'params': key}, example_batch)
   return model, {steps.PLAYER: params}
 
 
 def evaluate(state, splits, config, workdir) -> dict:
-  """The protocols of evaluation.protocols on view-1 codes; with
+  """The protocols of evaluation.protocols on view-1 codes (`model.encode`); with
   evaluation.embedding_examples > 0, embedding.png: a t-SNE map of view-1 test codes."""
   if 'labels' not in splits['train']:
     return {}
@@ -73,7 +74,7 @@ def evaluate(state, splits, config, workdir) -> dict:
   if shown and jax.process_index() == 0:
     figures.embedding(codes['test'][:shown], np.asarray(labels['test'][:shown]),
                       os.path.join(workdir, 'embedding.png'),
-                      title=f'SplitAE view-1 test codes (t-SNE, {shown})')
+                      title=f'{config.model} view-1 test codes (t-SNE, {shown})')
   return results
 
 

@@ -126,3 +126,76 @@ class SplitAutoencoder(nn.Module):
     terms = [networks.reconstruction_loss(name)(view, decoder(code, train))
              for name, view, decoder in zip(self.losses, views, self.decoders)]
     return sum(terms), {f'reconstruction_{i}': term for i, term in enumerate(terms, start=1)}
+
+
+def gaussian_kl(mean: jax.Array, log_variance: jax.Array) -> jax.Array:
+  """KL(N(mean, diag exp(log_variance)) || N(0, I)) per example (last axis summed):
+  0.5 sum_j (mean_j^2 + exp(log_variance_j) - 1 - log_variance_j)."""
+  return 0.5 * jnp.sum(mean ** 2 + jnp.exp(log_variance) - 1.0 - log_variance, axis=-1)
+
+
+def _mean_and_log_variance(output: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """An encoder's 2d outputs: the first d are means, the last d log variances."""
+  return jnp.split(output, 2, axis=-1)
+
+
+class VariationalCCA(nn.Module):
+  """VCCA and VCCA-private (Wang, Yan, Lee and Livescu 2016, "Deep Variational Canonical
+  Correlation Analysis").
+
+  A shared latent z ~ N(0, I) generates every view; its posterior is approximated from the view
+  there at test time, q(z | x_1) = N(mu(x_1), diag sigma^2(x_1)). VCCA-private (private
+  encoders given) adds a private latent h_i ~ N(0, I) per view, q(h_i | x_i) from view i, and
+  decoder i reads [z, h_i]. The loss is the negative evidence lower bound per example, averaged
+  over the batch:
+
+    KL(q(z|x_1) || p(z)) + sum_i KL(q(h_i|x_i) || p(h_i))
+      + (1/L) sum_l sum_i rec_i(x_i, g_i([z_l, h_il])),   z_l = mu + sigma * eps_l
+
+  (L = `samples` reparameterised draws), rec_i the negative log-likelihood of
+  `networks.RECONSTRUCTION_LOSSES[losses[i]]` ('bernoulli' exactly; 'squared_error' that of a
+  Gaussian of variance 1/2 up to a constant). Encoders output twice the latent size: means,
+  then log variances. Without `train` the means are decoded (no sampling). The features are
+  the means of q(z | x_1).
+  """
+  encoder: nn.Module
+  decoders: Sequence[nn.Module]
+  losses: Sequence[str]
+  private_encoders: Sequence[nn.Module] = ()
+  samples: int = 1
+
+  def encode(self, view: jax.Array, train: bool = False) -> jax.Array:
+    return _mean_and_log_variance(self.encoder(view, train))[0]
+
+  def loss(self, batch: dict, train: bool = True) -> tuple[jax.Array, dict]:
+    if len(self.losses) != len(self.decoders):
+      raise ValueError(f'{len(self.decoders)} decoders but {len(self.losses)} losses')
+    if self.private_encoders and len(self.private_encoders) != len(self.decoders):
+      raise ValueError(f'{len(self.private_encoders)} private encoders for '
+                       f'{len(self.decoders)} views')
+    views = views_of(batch, len(self.decoders))
+    draws = self.samples if train else 1
+
+    def latent(output):
+      """(KL per example, (draws * B, d) latents: the draws stacked, or the means)."""
+      mean, log_variance = _mean_and_log_variance(output)
+      if not train:
+        return gaussian_kl(mean, log_variance), mean
+      noise = jax.random.normal(self.make_rng('noise'), (draws,) + mean.shape, mean.dtype)
+      drawn = mean + jnp.exp(0.5 * log_variance) * noise
+      return gaussian_kl(mean, log_variance), drawn.reshape((-1, mean.shape[-1]))
+
+    kl_shared, shared = latent(self.encoder(views[0], train))
+    metrics = {'kl_shared': jnp.mean(kl_shared)}
+    inputs = [shared] * len(views)
+    if self.private_encoders:
+      kl_private = []
+      for i, (encoder, view) in enumerate(zip(self.private_encoders, views)):
+        kl, private = latent(encoder(view, train))
+        kl_private.append(kl)
+        inputs[i] = jnp.concatenate([shared, private], axis=-1)
+      metrics['kl_private'] = jnp.mean(sum(kl_private))
+    terms = [networks.reconstruction_loss(name)(jnp.tile(view, (draws, 1)), decoder(x, train))
+             for name, view, decoder, x in zip(self.losses, views, self.decoders, inputs)]
+    metrics.update({f'reconstruction_{i}': term for i, term in enumerate(terms, start=1)})
+    return sum(terms) + metrics['kl_shared'] + metrics.get('kl_private', 0.0), metrics

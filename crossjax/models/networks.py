@@ -44,7 +44,9 @@ def _dense(features: int, init: str, dtype: str) -> nn.Dense:
 class MLP(nn.Module):
   """Dense layers `widths` with an activation between them, then a linear layer to `features`.
 
-  Optional layer norm and dropout after each hidden activation. Input (B, D) -> (B, features).
+  Optional layer norm and dropout after each hidden activation, and dropout of the input
+  (`input_dropout`: VCCA's dropout of the data and of the sampled latents). Input (B, D) ->
+  (B, features).
   `dtype` is the computation dtype (bfloat16 on accelerators); parameters stay float32.
   `kernel_init` and `output_kernel_init` name the hidden and last layers' weight initialisations
   (INITIALIZERS).
@@ -54,12 +56,15 @@ class MLP(nn.Module):
   activation: str = 'relu'
   layer_norm: bool = False
   dropout: float = 0.0
+  input_dropout: float = 0.0
   dtype: str = 'float32'
   kernel_init: str = 'lecun_normal'
   output_kernel_init: str = 'lecun_normal'
 
   @nn.compact
   def __call__(self, x, train: bool = False):
+    if self.input_dropout:
+      x = nn.Dropout(self.input_dropout, deterministic=not train)(x)
     for width in self.widths:
       x = activation(self.activation)(_dense(width, self.kernel_init, self.dtype)(x))
       if self.layer_norm:
@@ -179,11 +184,29 @@ def sigmoid_squared_error(x, logits, present=None):
   return squared_error(x, jax.nn.sigmoid(logits), present)
 
 
+def gaussian_negative_log_likelihood(x, outputs, present=None):
+  """Mean over the (present) examples of the negative log-likelihood of x under a diagonal
+  Gaussian whose decoder outputs 2d units: d logits of the mean (sigmoid) and d log variances,
+    0.5 sum_j (log 2 pi + log s_j^2 + (x_j - sigmoid(m_j))^2 / s_j^2)
+  (the view-2 likelihood of Wang et al.'s VCCA code on noisy MNIST)."""
+  logits, log_variance = jnp.split(outputs, 2, axis=-1)
+  per_example = 0.5 * jnp.sum(jnp.log(2 * jnp.pi) + log_variance
+                              + (x - jax.nn.sigmoid(logits)) ** 2 * jnp.exp(-log_variance),
+                              axis=-1)
+  return _batch_mean(per_example, present)
+
+
 # Reconstruction losses by name: (targets, decoder outputs, present) -> the batch mean. Decoders
-# output logits for every loss but 'squared_error'.
+# output logits for every loss but 'squared_error'; for 'gaussian' also log variances (twice the
+# view's width: `decoder_features`). The first `features` outputs are always the mean's.
 RECONSTRUCTION_LOSSES: dict[str, Callable] = {
     'squared_error': squared_error, 'bernoulli': bernoulli_cross_entropy,
-    'sigmoid_squared_error': sigmoid_squared_error}
+    'sigmoid_squared_error': sigmoid_squared_error, 'gaussian': gaussian_negative_log_likelihood}
+
+
+def decoder_features(loss: str, features: int) -> int:
+  """The output width of a decoder of a `features`-wide view under reconstruction `loss`."""
+  return 2 * features if reconstruction_loss(loss) is gaussian_negative_log_likelihood else features
 
 
 def reconstruction_loss(name: str) -> Callable:

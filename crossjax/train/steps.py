@@ -20,11 +20,13 @@ EVAL_NOISE_SALT = 2**31 - 1  # eval noise: fold_in(key, salt), apart from every 
 
 
 def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
-  """One optimizer step on `batch`; dropout and augmentation draw from fold_in(key, step)."""
+  """One optimizer step on `batch`; dropout, augmentation and latent noise draw from
+  fold_in(key, step)."""
 
   def loss_fn(params):
     return state.model.apply({'params': params}, batch, True, method='loss',
-                             rngs={'dropout': state.step_rng(0), 'augment': state.step_rng(1)})
+                             rngs={'dropout': state.step_rng(0), 'augment': state.step_rng(1),
+                                   'noise': state.step_rng(2)})
 
   (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params[PLAYER])
   new_state = state.apply_gradients(PLAYER, grads).replace(step=state.step + 1)

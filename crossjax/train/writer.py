@@ -58,7 +58,8 @@ RESUMABLE_CHANGES = ('data.path', 'data.prefetch', 'data.device_budget_gib', 'lo
 # absent in a run's config.json, they may be resumed with that value.
 ADDED_KEYS = {'data.shuffle': 'rows', 'data.block_rows': 512, 'data.window_blocks': 8}
 # The same for a key of any network section (encoder.kernel_init, decoder.output_kernel_init).
-ADDED_NETWORK_KEYS = {'kernel_init': 'lecun_normal', 'output_kernel_init': 'lecun_normal'}
+ADDED_NETWORK_KEYS = {'kernel_init': 'lecun_normal', 'output_kernel_init': 'lecun_normal',
+                      'input_dropout': 0.0}
 
 
 def _added_default(key: str, absent):
