@@ -127,6 +127,7 @@ def test_known_values():
     contrastive.infonce_loss(z1, z2[:, :3])
 
 
+@pytest.mark.slow
 def test_four_devices_see_the_global_batch():
   """Sharded over 4 devices, each loss and gradient equals the one-device value on the whole
   batch, and InfoNCE is not the mean of per-device losses (its negatives are global)."""

@@ -98,6 +98,7 @@ def test_linear_estimators_missing_rows_inverse_transform_and_predict():
     cca.inverse_transform([variates[0]])
 
 
+@pytest.mark.slow
 def test_sparse_cca_chooses_its_penalties_by_cross_validation():
   """SparseCCA with no penalty given: the pair `sparse.select_pmd_penalty` chooses, refitted."""
   x1, x2 = (v.astype(np.float32) for v in correlated_views())

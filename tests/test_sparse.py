@@ -151,6 +151,7 @@ def test_pmd_matches_witten_and_pls_svd_and_warns_when_cut_short():
     assert not cut.converged.any() and np.all(cut.iterations == 1)
 
 
+@pytest.mark.slow
 def test_pmd_support_recovery_grid_and_penalty_selection():
   """n = 1000, d = (40, 30), s = 5 active features per view, one canonical correlation
   rho = 0.9 (`data.simulate`, seed 0: smallest active weights 0.22 and 0.20), k = 1.

@@ -269,6 +269,7 @@ def test_sgd_weight_decay_is_the_authors_update():
   chex.assert_trees_all_close(weights, expected, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_dccae_reconstructs_every_kth_row_in_training_and_every_row_in_evaluation():
   """reconstruction.batch_size = b: the squared error of sigmoid outputs on rows 0, B/b, 2B/b,
   ... of a training batch (the authors' 100 beside 800); evaluation scores every row."""
