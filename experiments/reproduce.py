@@ -62,10 +62,13 @@ EXPERIMENTS: dict[str, Experiment] = {
     'splitae_noisy_mnist': Experiment('splitae_noisy_mnist.py'),
     'vcca_noisy_mnist': Experiment('vcca_noisy_mnist.py'),
     'vcca_private_noisy_mnist': Experiment('vcca_private_noisy_mnist.py'),
-    # Noisy MNIST's encoders trained by the losses of crossjax.contrastive instead (issue 13).
+    # Noisy MNIST's encoders trained by the losses of crossjax.contrastive instead (issue 13),
+    # and by deep tensor CCA's objective (two views: the sum of squared correlations).
     **{f'{loss}_noisy_mnist': Experiment('contrastive_noisy_mnist.py',
                                          (f'--config.objective.name={loss}',))
-       for loss in ('infonce', 'siglip', 'barlow_twins', 'vicreg')},
+       for loss in ('infonce', 'siglip', 'barlow_twins', 'vicreg', 'tcca')},
+    # Deep tensor CCA (Wong et al. 2021) on mfeat's six views: dcca_mfeat's encoders.
+    'tcca_mfeat': Experiment('dcca_mfeat.py', ('--config.objective.name=tcca',)),
     # Andrew et al.'s objective against unbiased CCA-EY at a small and a large batch.
     **{f'dcca_mnist_{objective}_b{size}': Experiment('dcca_mnist.py', _batch(objective, size))
        for objective in ('dcca', 'ey_unbiased') for size in (100, 1000)},

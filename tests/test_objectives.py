@@ -270,3 +270,59 @@ class BadInputTest(parameterized.TestCase):
   def test_ey_needs_equal_widths(self):
     with self.assertRaisesRegex(ValueError, 'one width'):
       objectives.cca_ey_objective([np.eye(5, 2), np.eye(5, 3)])
+
+
+class TensorCCATest(parameterized.TestCase):
+  """Deep tensor CCA's ||M||_F^2 against the explicit tensor in float64."""
+
+  @staticmethod
+  def explicit(views, r):
+    """M formed entry by entry from views whitened by the symmetric (Sigma + r I)^{-1/2}."""
+    whitened = []
+    for view in views:
+      centred = view - view.mean(axis=0)
+      sigma = centred.T @ centred / (len(view) - 1) + r * np.eye(view.shape[1])
+      values, vectors = np.linalg.eigh(sigma)
+      whitened.append(centred @ (vectors / np.sqrt(values)) @ vectors.T)
+    letters = 'abcdef'[:len(views)]
+    tensor = np.einsum(','.join(f'n{c}' for c in letters) + '->' + letters, *whitened)
+    return np.sum((tensor / (len(views[0]) - 1)) ** 2)
+
+  def test_matches_the_explicit_tensor_and_is_squared_correlations_for_two_views(self):
+    rng = np.random.default_rng(3)
+    latent = rng.gamma(2.0, size=(120, 2))  # skewed: third moments that a tensor can see
+    views = [latent @ rng.normal(size=(2, d)) + rng.normal(size=(120, d)) for d in (4, 3, 5)]
+    with jax.enable_x64(True):
+      got = objectives.tensor_cca_objective(views, 0.1)
+      two = objectives.tensor_cca_objective(views[:2], 0.0)
+      rho = np.asarray(objectives.canonical_correlations(views[0], views[1]))
+    np.testing.assert_allclose(got, self.explicit(views, 0.1), rtol=1e-10)
+    np.testing.assert_allclose(two, np.sum(rho ** 2), rtol=1e-10)
+
+  def test_four_devices_see_the_global_batch(self):
+    from crossjax.train import parallel  # pylint: disable=import-outside-toplevel
+    rng = np.random.default_rng(4)
+    views = [rng.normal(size=(32, d)).astype(np.float32) for d in (3, 4, 2)]
+    loss = jax.jit(jax.value_and_grad(lambda *v: objectives.tensor_cca_objective(v, 1e-3),
+                                      argnums=(0, 1, 2)))
+    expected, expected_grads = loss(*views)
+    sharding = parallel.batch_sharded(parallel.data_mesh())
+    value, grads = loss(*[jax.device_put(v, sharding) for v in views])
+    np.testing.assert_allclose(value, expected, rtol=1e-5)
+    for g, e in zip(grads, expected_grads):
+      np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow
+class TensorCCAGradientTest(parameterized.TestCase):
+
+  @parameterized.named_parameters(*[case for case in degenerate_cases()
+                                    if case[0] in ('repeated', 'batch_smaller_than_dim',
+                                                   'constant_unit')])
+  def test_gradients(self, z1, z2, k, r):
+    del k
+    with jax.enable_x64(True):
+      fn = jax.jit(lambda a, b: objectives.tensor_cca_objective([a, b, a[:, :2] + b[:, :2]],
+                                                                max(r, 1e-3)))
+      self.assertTrue(np.isfinite(fn(z1, z2)))
+      check_grads(fn, (z1, z2), order=1, modes=['rev'], eps=1e-6, atol=1e-6, rtol=1e-5)

@@ -67,7 +67,7 @@ def base(model: str, dataset: str) -> ml_collections.ConfigDict:
 
 def correlation(name='dcca', k=0, ridge=1e-3) -> ml_collections.ConfigDict:
   """objective: 'dcca' (Andrew et al. 2013), 'dcca_newton_schulz', 'ey' or 'ey_unbiased'
-  (Chapman et al. 2023); or a loss of `crossjax.contrastive` ('infonce', 'siglip',
+  (Chapman et al. 2023), 'tcca' (deep tensor CCA, Wong et al. 2021); or a loss of `crossjax.contrastive` ('infonce', 'siglip',
   'barlow_twins', 'vicreg'), whose settings are the section's other keys (the papers' values
   by default): temperature (InfoNCE), scale and bias (SigLIP), off_diagonal_weight (Barlow
   Twins), weights (VICReg's invariance, variance and covariance weights)."""

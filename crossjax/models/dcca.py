@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from crossjax import contrastive, objectives
 from crossjax.models import networks
 
-CORRELATION_OBJECTIVES = ('dcca', 'dcca_newton_schulz', 'ey', 'ey_unbiased',
+CORRELATION_OBJECTIVES = ('dcca', 'dcca_newton_schulz', 'ey', 'ey_unbiased', 'tcca',
                           *contrastive.LOSSES)
 
 
@@ -31,7 +31,8 @@ def correlation_objective(codes: Sequence[jax.Array], name: str, k: int | None,
   the top-k MCCA eigenvalues); 'dcca_newton_schulz': the same for two views and all
   correlations (k = 0) by matmuls only, for accelerators (`dcca_objective_newton_schulz`);
   'ey': CCA-EY on the batch; 'ey_unbiased': CCA-EY from the two halves of the batch, an
-  unbiased estimate at any batch size (Chapman et al. 2023); 'infonce', 'siglip',
+  unbiased estimate at any batch size (Chapman et al. 2023); 'tcca': deep tensor CCA's
+  ||M||_F^2 of the whitened covariance tensor of all views (`tensor_cca_objective`); 'infonce', 'siglip',
   'barlow_twins', 'vicreg': minus that loss of `crossjax.contrastive` (two views), with
   `options` ((key, value) pairs: temperature, scale, bias, off_diagonal_weight, weights).
   Metrics: the objective and 'batch_correlation', the sum of the top-k canonical correlations
@@ -57,6 +58,8 @@ def correlation_objective(codes: Sequence[jax.Array], name: str, k: int | None,
     half = codes[0].shape[0] // 2
     value = objectives.cca_ey_objective_unbiased([c[:half] for c in codes],
                                                  [c[half:2 * half] for c in codes])
+  elif name == 'tcca':
+    value = objectives.tensor_cca_objective(codes, ridge)
   elif name in contrastive.LOSSES:
     if len(codes) != 2:
       raise ValueError(f'objective {name!r} takes two views, got {len(codes)}')
