@@ -237,7 +237,13 @@ def table() -> str:
       ('SplitAE', 'splitae_noisy_mnist', (None, None, None)),
       # Wang, Yan, Lee and Livescu 2016, Table 1 (SVM error only).
       ('VCCA', 'vcca_noisy_mnist', (None, None, 3.0)),
-      ('VCCA-private', 'vcca_private_noisy_mnist', (None, None, 2.4))):
+      ('VCCA-private', 'vcca_private_noisy_mnist', (None, None, 2.4)),
+      # dccae_noisy_mnist's encoders and training under other objectives (no paper numbers).
+      ('InfoNCE (CLIP)', 'infonce_noisy_mnist', (None, None, None)),
+      ('SigLIP', 'siglip_noisy_mnist', (None, None, None)),
+      ('Barlow Twins', 'barlow_twins_noisy_mnist', (None, None, None)),
+      ('VICReg', 'vicreg_noisy_mnist', (None, None, None)),
+      ('deep tensor CCA objective', 'tcca_noisy_mnist', (None, None, None))):
     results = _load(name)
     shown = verdicts = '-'
     if results and 'libsvm_view1' in results:
