@@ -195,6 +195,7 @@ def test_gaussian_kl_matches_numerical_integration():
   np.testing.assert_allclose(autoencoder.gaussian_kl(mean, log_variance), [expected], rtol=1e-6)
 
 
+@pytest.mark.slow  # three compiles of five networks
 def test_vcca_private_loss_is_the_negative_elbo(mfeat_batch):
   """Without sampling (evaluation): the KL terms plus the reconstructions from the means,
   written out in NumPy (the Gaussian's log density from SciPy). With sampling: the

@@ -17,7 +17,8 @@ SHARDS = 4
 STEPS = 5
 
 
-@pytest.mark.parametrize('num_devices', [1, pytest.param(4, marks=pytest.mark.slow)])
+@pytest.mark.slow  # compile-bound (two loops of every kind): the slow tier
+@pytest.mark.parametrize('num_devices', [1, 4])
 def test_k_steps_in_one_dispatch_equal_k_single_steps(num_devices):
   mesh = Mesh(np.array(jax.devices()[:num_devices]), (parallel.DATA_AXIS,),
               axis_types=(AxisType.Auto,))

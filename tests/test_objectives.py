@@ -228,8 +228,8 @@ class MultiViewTest(parameterized.TestCase):
     rng = np.random.default_rng(8)
     latent = rng.normal(size=(150, 2))
     views = [latent @ rng.normal(size=(2, d)) + rng.normal(size=(150, d)) for d in (4, 3, 5)]
-    with jax.enable_x64(True):
-      got = objectives.mcca_eigenvalues(views, 4, r=[0.1, 0.0, 0.2])
+    with jax.enable_x64(True):  # jitted: op by op, each operation compiles on its own
+      got = jax.jit(objectives.mcca_eigenvalues, static_argnums=1)(views, 4, [0.1, 0.0, 0.2])
     np.testing.assert_allclose(got, reference.mcca_eigenvalues(views, 4, [0.1, 0.0, 0.2]),
                                rtol=1e-10)
 
@@ -239,6 +239,10 @@ class MultiViewTest(parameterized.TestCase):
       got = objectives.mcca_eigenvalues([x1, x2], 3, r=0.0)
       rho = np.asarray(objectives.canonical_correlations(x1, x2, 3))
     np.testing.assert_allclose(got, 1 + rho, rtol=1e-10)
+
+
+@pytest.mark.slow
+class MultiViewGradientTest(parameterized.TestCase):
 
   @parameterized.named_parameters(*degenerate_cases())
   def test_gradients(self, z1, z2, k, r):
@@ -293,9 +297,9 @@ class TensorCCATest(parameterized.TestCase):
     latent = rng.gamma(2.0, size=(120, 2))  # skewed: third moments that a tensor can see
     views = [latent @ rng.normal(size=(2, d)) + rng.normal(size=(120, d)) for d in (4, 3, 5)]
     with jax.enable_x64(True):
-      got = objectives.tensor_cca_objective(views, 0.1)
-      two = objectives.tensor_cca_objective(views[:2], 0.0)
-      rho = np.asarray(objectives.canonical_correlations(views[0], views[1]))
+      got = jax.jit(objectives.tensor_cca_objective)(views, 0.1)
+      two = jax.jit(objectives.tensor_cca_objective)(views[:2], 0.0)
+      rho = np.asarray(jax.jit(objectives.canonical_correlations)(views[0], views[1]))
     np.testing.assert_allclose(got, self.explicit(views, 0.1), rtol=1e-10)
     np.testing.assert_allclose(two, np.sum(rho ** 2), rtol=1e-10)
 
