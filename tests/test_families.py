@@ -109,6 +109,17 @@ def test_settings_that_cannot_work_are_refused_before_anything_is_written(overri
   assert not workdir.exists()
 
 
+@pytest.mark.parametrize('field, value, message', [
+    ('private_dim', -1, 'variational.private_dim must be >= 0'),
+    ('samples', 0, 'variational.samples must be >= 1')])
+def test_vcca_settings_that_cannot_work_are_refused(field, value, message, tmp_path):
+  config = smoke('vcca')
+  config.variational[field] = value
+  with pytest.raises(ValueError, match=message):
+    loop.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert not (tmp_path / 'run').exists()
+
+
 def test_closed_form_components_beyond_the_views_are_refused(tmp_path):
   config = cca.get_config('smoke')
   config.linear.k = 40  # 32 features per half
