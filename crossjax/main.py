@@ -30,6 +30,9 @@ _NUM_PROCESSES = flags.DEFINE_integer('num_processes', 0, 'Processes in a multi-
 _PROCESS_ID = flags.DEFINE_integer('process_id', -1, 'This process, 0 .. num_processes - 1.')
 _JOIN_TIMEOUT = flags.DEFINE_integer('join_timeout', 300,
                                      'Seconds to wait for every process to join.')
+_CPU_DEVICES = flags.DEFINE_integer(
+    'cpu_devices', 0, 'On a CPU: split it into this many XLA devices (0: one), to run the '
+    'data-parallel step over a global batch without accelerators.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -43,6 +46,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)  # orbax reports every save at INFO
+  if _CPU_DEVICES.value < 0:
+    raise app.UsageError(f'--cpu_devices must be >= 0, got {_CPU_DEVICES.value}')
+  if _CPU_DEVICES.value:
+    jax.config.update('jax_num_cpu_devices', _CPU_DEVICES.value)  # before the backend starts
   runtime.limit_lapack_threads()
   parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
                                   _JOIN_TIMEOUT.value)
