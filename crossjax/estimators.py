@@ -375,7 +375,8 @@ def _fingerprint(splits: dict) -> str:
 
 class _Trained(BaseEstimator):
   """Trains through `loop.train`: `_run` takes a family config and sets the settings every
-  trained estimator shares (random_state, epochs, batch_size, workdir, progress_bar)."""
+  trained estimator shares (random_state, epochs, batch_size, workdir, progress_bar,
+  num_devices: the first n devices of this process, 0 all of them)."""
 
   def _run(self, config: ml_collections.ConfigDict, splits: dict, modules: dict) -> None:
     """Trains (or restores) config's model on `splits`; keeps the final state (`state_`, on
@@ -384,6 +385,7 @@ class _Trained(BaseEstimator):
     config.num_epochs = self.epochs
     config.batch_size = self.batch_size
     config.progress_bar = self.progress_bar
+    config.num_devices = self.num_devices
     config.data.standardize = False
     modules = {name: given for name, given in modules.items() if given is not None}
     with contextlib.ExitStack() as stack:
@@ -418,7 +420,8 @@ class DCCA(_CanonicalCorrelation, _Trained):
                hidden_widths: Sequence[int] = (256, 256), epochs: int = 20,
                batch_size: int = 0, learning_rate: float = 1e-3, random_state: int = 0,
                encoders: Sequence | None = None, workdir: str | None = None,
-               progress_bar: bool = False, view_sizes: Sequence[int] | None = None):
+               progress_bar: bool = False, view_sizes: Sequence[int] | None = None,
+               num_devices: int = 0):
     self.n_components = n_components
     self.objective = objective
     self.ridge = ridge
@@ -431,6 +434,7 @@ class DCCA(_CanonicalCorrelation, _Trained):
     self.workdir = workdir
     self.progress_bar = progress_bar
     self.view_sizes = view_sizes
+    self.num_devices = num_devices
 
   def _config(self) -> ml_collections.ConfigDict:
     config = self._CONFIG.get_config()
@@ -471,12 +475,14 @@ class DCCAE(DCCA):
                epochs: int = 20, batch_size: int = 0, learning_rate: float = 1e-3,
                random_state: int = 0, encoders: Sequence | None = None,
                decoders: Sequence | None = None, workdir: str | None = None,
-               progress_bar: bool = False, view_sizes: Sequence[int] | None = None):
+               progress_bar: bool = False, view_sizes: Sequence[int] | None = None,
+               num_devices: int = 0):
     super().__init__(
         n_components=n_components, objective=objective, ridge=ridge,
         hidden_widths=hidden_widths, epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate, random_state=random_state, encoders=encoders,
-        workdir=workdir, progress_bar=progress_bar, view_sizes=view_sizes)
+        workdir=workdir, progress_bar=progress_bar, view_sizes=view_sizes,
+        num_devices=num_devices)
     self.reconstruction_weight = reconstruction_weight
     self.decoders = decoders
 
@@ -509,7 +515,8 @@ class MultimodalAutoencoder(TransformerMixin, _Views, _Trained):
                epochs: int = 20, batch_size: int = 0, learning_rate: float = 1e-3,
                random_state: int = 0, encoders: Sequence | None = None,
                decoders: Sequence | None = None, workdir: str | None = None,
-               progress_bar: bool = False, view_sizes: Sequence[int] | None = None):
+               progress_bar: bool = False, view_sizes: Sequence[int] | None = None,
+               num_devices: int = 0):
     self.n_components = n_components
     self.hidden_widths = hidden_widths
     self.hidden_dim = hidden_dim
@@ -523,6 +530,7 @@ class MultimodalAutoencoder(TransformerMixin, _Views, _Trained):
     self.workdir = workdir
     self.progress_bar = progress_bar
     self.view_sizes = view_sizes
+    self.num_devices = num_devices
 
   def fit(self, views: Views, y: ArrayLike | None = None):
     """Trains on every row of the views (y, labels, is only checked)."""
@@ -571,7 +579,7 @@ class ConditionalGAN(_Trained):
                r1_weight: float = 1.0, epochs: int = 20, batch_size: int = 0,
                generator_learning_rate: float = 5e-4, discriminator_learning_rate: float = 2e-4,
                random_state: int = 0, generator=None, discriminator=None,
-               workdir: str | None = None, progress_bar: bool = False):
+               workdir: str | None = None, progress_bar: bool = False, num_devices: int = 0):
     self.noise_dim = noise_dim
     self.output = output
     self.hidden_widths = hidden_widths
@@ -586,6 +594,7 @@ class ConditionalGAN(_Trained):
     self.discriminator = discriminator
     self.workdir = workdir
     self.progress_bar = progress_bar
+    self.num_devices = num_devices
 
   def fit(self, condition: ArrayLike, target: ArrayLike):
     condition = np.asarray(condition)

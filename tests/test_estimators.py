@@ -24,7 +24,9 @@ from tests.test_objectives import correlated_views
 from tests.test_train import final_params
 
 # Tiny trained models: 200 training rows, batches of 40, 5 steps an epoch.
-TINY = dict(hidden_widths=(16,), batch_size=40, epochs=2)
+# One device: the estimators train on every device of the process by default (4 fake ones in
+# the tests, about twice the time on 2 cores); the sharded steps have tests of their own.
+TINY = dict(hidden_widths=(16,), batch_size=40, epochs=2, num_devices=1)
 
 
 @pytest.fixture(scope='module')
@@ -211,6 +213,7 @@ def test_dcca_estimator_equals_the_command_line(digits, tmp_path):
   config.output_dim = config.evaluation.k = 3
   config.objective.name = 'ey'
   config.batch_size, config.num_epochs, config.progress_bar = 40, 2, False
+  config.num_devices = 1
   config.optimizer.learning_rate = 3e-3
   results = loop.train_and_evaluate(config, str(tmp_path / 'cli'))
 

@@ -25,6 +25,8 @@ def smoke(model):
   config = GENERIC[model].get_config('smoke')
   config.model = model
   config.num_devices = 1  # a config end to end; the sharded steps have tests on 4 devices
+  if model == 'vcca':  # VCCA-private: VCCA and the private latents, end to end
+    config.variational.private_dim = 2
   return config
 
 
