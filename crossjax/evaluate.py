@@ -151,26 +151,49 @@ def libsvm_error(train: tuple[np.ndarray, np.ndarray], tune: tuple[np.ndarray, n
                                  regularisations)
 
 
+class UnclusterableGraph(ValueError):
+  """The NJW eigenvectors of a graph are not defined or not found: more connected components
+  than clusters (the top eigenvalue 1 then repeats more often than there are clusters), or
+  ARPACK did not converge within its bound."""
+
+
 def njw_spectral_clustering(features: np.ndarray, n_clusters: int, neighbours: int,
-                            width: float, seed: int = 0) -> np.ndarray:
+                            width: float, seed: int = 0, max_restarts: int = 1000) -> np.ndarray:
   """Spectral clustering of Ng, Jordan and Weiss (2002) on a Gaussian-weighted k-nearest-
   neighbour graph: W_ij = exp(-||x_i - x_j||^2 / (2 width^2)) for j among the `neighbours`
   nearest of i (symmetrised by the maximum), the top n_clusters eigenvectors of
   D^{-1/2} W D^{-1/2}, rows scaled to unit length, then k-means (10 starts). Labels (n,).
 
-  The eigenvectors come from scikit-learn's `spectral_embedding` (the smallest of the
-  normalised Laplacian I - D^{-1/2} W D^{-1/2}, by ARPACK in shift-invert mode, LOBPCG where
-  that fails), which returns them scaled by D^{-1/2} row by row: a scale that the unit-length
-  rows undo. ARPACK on the largest eigenvalues directly did not converge on well-separated
-  Deep CCA codes (eigenvalues crowded at 1)."""
+  Weights below float64's epsilon are dropped: a narrow width leaves points whose degrees
+  are 1e-250 and less, numerically isolated, and an eigenvalue 1 repeated hundreds of times on
+  which ARPACK spins for hours (it did on Deep CCA codes of noisy MNIST with widths of 0.25 x
+  the median k-th neighbour distance). A graph with more connected components than clusters
+  raises `UnclusterableGraph`, as does ARPACK not converging within `max_restarts`. The
+  eigenvectors are the smallest of the normalised Laplacian I - D^{-1/2} W D^{-1/2}, by ARPACK
+  in shift-invert mode just below 0 (as scikit-learn's `spectral_embedding`)."""
+  from scipy.sparse import csgraph  # pylint: disable=import-outside-toplevel
+  from scipy.sparse.linalg import ArpackNoConvergence, eigsh  # pylint: disable=import-outside-toplevel
   from sklearn.cluster import KMeans  # pylint: disable=import-outside-toplevel
-  from sklearn.manifold import spectral_embedding  # pylint: disable=import-outside-toplevel
   from sklearn.neighbors import kneighbors_graph  # pylint: disable=import-outside-toplevel
-  graph = kneighbors_graph(features, neighbours, mode='distance', include_self=False)
+  graph = kneighbors_graph(np.asarray(features, np.float64), neighbours, mode='distance',
+                           include_self=False)
   graph.data = np.exp(-graph.data ** 2 / (2.0 * width ** 2))
-  graph = graph.maximum(graph.T)
-  vectors = spectral_embedding(graph, n_components=n_clusters, eigen_solver='arpack',
-                               random_state=seed, norm_laplacian=True, drop_first=False)
+  graph.data[graph.data < np.finfo(np.float64).eps] = 0.0
+  graph.eliminate_zeros()
+  graph = graph.maximum(graph.T).tocsr()
+  components, _ = csgraph.connected_components(graph, directed=False)
+  if components > n_clusters:
+    raise UnclusterableGraph(f'{components} connected components for {n_clusters} clusters '
+                             f'(k = {neighbours}, width {width:.3g})')
+  laplacian = csgraph.laplacian(graph, normed=True).tocsr()
+  laplacian.setdiag(1.0)  # isolated points (degree 0) as scikit-learn treats them
+  start = np.random.default_rng(seed).uniform(-1.0, 1.0, graph.shape[0])
+  try:
+    _, vectors = eigsh(laplacian, k=n_clusters, sigma=-1e-5, which='LM', tol=0.0, v0=start,
+                       maxiter=max_restarts)
+  except ArpackNoConvergence as error:
+    raise UnclusterableGraph(f'ARPACK did not converge in {max_restarts} restarts '
+                             f'(k = {neighbours}, width {width:.3g})') from error
   rows = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
   return KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(rows)
 
@@ -182,23 +205,39 @@ def tuned_spectral_clustering_scores(tune: tuple[np.ndarray, np.ndarray],
                                      ) -> dict:
   """`njw_spectral_clustering` with its graph (k, width) chosen by clustering accuracy on the
   tune split, then applied to the test split: accuracy and NMI (%) as Wang et al. 2015
-  report. Widths are factors of the median distance to the k-th neighbour (of each split)."""
+  report. Widths are factors of the median distance to the k-th neighbour (of each split).
+  Graphs that cannot be clustered (`UnclusterableGraph`) are left out of the choice and listed
+  under 'unclusterable'; where the chosen one cannot be clustered on the test split, the next
+  best on tune is taken."""
   from sklearn.metrics import normalized_mutual_info_score  # pylint: disable=import-outside-toplevel
   from sklearn.neighbors import NearestNeighbors  # pylint: disable=import-outside-toplevel
 
   def cluster(features, labels, k, factor):
     distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(features).kneighbors(features)
     width = factor * float(np.median(distances[:, k]))
-    return njw_spectral_clustering(features, len(np.unique(labels)), k, width, seed)
+    try:
+      return njw_spectral_clustering(features, len(np.unique(labels)), k, width, seed)
+    except UnclusterableGraph:
+      return None
+
+  def tune_accuracy(point):
+    clusters = cluster(*tune, *point)
+    return None if clusters is None else cluster_accuracy(tune[1], clusters)
 
   grid = [(k, f) for k in neighbours for f in width_factors]
-  scores = dict(zip(grid, map_over_cores(
-      lambda point: cluster_accuracy(tune[1], cluster(*tune, *point)), grid)))
-  k, factor = max(scores, key=scores.get)
-  clusters = cluster(*test, k, factor)
-  return {'accuracy': cluster_accuracy(test[1], clusters),
-          'nmi': 100.0 * normalized_mutual_info_score(test[1], clusters),
-          'neighbours': k, 'width_factor': factor, 'tune_accuracy': scores[(k, factor)]}
+  scores = dict(zip(grid, map_over_cores(tune_accuracy, grid)))
+  unclusterable = [point for point in grid if scores[point] is None]
+  for k, factor in sorted((point for point in grid if scores[point] is not None),
+                          key=lambda point: -scores[point]):  # stable: the first of a tie
+    clusters = cluster(*test, k, factor)
+    if clusters is not None:
+      return {'accuracy': cluster_accuracy(test[1], clusters),
+              'nmi': 100.0 * normalized_mutual_info_score(test[1], clusters),
+              'neighbours': k, 'width_factor': factor, 'tune_accuracy': scores[(k, factor)],
+              'unclusterable': [list(point) for point in unclusterable]}
+    unclusterable.append((k, factor))
+  raise UnclusterableGraph(f'no graph of the grid k in {tuple(neighbours)}, width factor in '
+                           f'{tuple(width_factors)} could be clustered on both splits')
 
 
 def cluster_accuracy(labels: np.ndarray, clusters: np.ndarray) -> float:

@@ -2,6 +2,7 @@
 clustering on a Gaussian k-nearest-neighbour graph, against a dense naive construction."""
 
 import numpy as np
+import pytest
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
@@ -43,6 +44,27 @@ def test_njw_clustering_matches_a_dense_naive_construction_and_tunes_on_tune():
                                                      width_factors=(0.5, 2.0))
   assert result['neighbours'] in (5, 15) and result['width_factor'] in (0.5, 2.0)
   assert result['accuracy'] > 80.0 and 0.0 < result['nmi'] <= 100.0
+
+
+def test_njw_refuses_numerically_disconnected_graphs_and_the_tuner_skips_them():
+  # Blobs with scattered outliers: at a narrow width the outliers' weights underflow (degrees
+  # of 1e-250 on Deep CCA codes once left ARPACK iterating for hours); such a graph is refused.
+  x, labels = blobs()
+  rng = np.random.default_rng(4)
+  picked = rng.choice(len(x), 20)
+  x = np.concatenate([x, x[picked] + 1.5 * rng.normal(size=(20, 3))])
+  labels = np.concatenate([labels, labels[picked]])
+  with pytest.raises(evaluate.UnclusterableGraph, match='17 connected components'):
+    evaluate.njw_spectral_clustering(x, 4, 5, 0.15, seed=0)
+  with pytest.raises(evaluate.UnclusterableGraph, match='ARPACK did not converge'):
+    evaluate.njw_spectral_clustering(x, 8, 5, 0.6, seed=0, max_restarts=1)
+  result = evaluate.tuned_spectral_clustering_scores((x, labels), (x, labels), neighbours=(5,),
+                                                     width_factors=(0.25, 1.0))
+  assert result['unclusterable'] == [[5, 0.25]] and result['width_factor'] == 1.0
+  assert result['accuracy'] > 90.0
+  with pytest.raises(evaluate.UnclusterableGraph, match='no graph of the grid'):
+    evaluate.tuned_spectral_clustering_scores((x, labels), (x, labels), neighbours=(5,),
+                                              width_factors=(0.25,))
 
 
 def test_libsvm_error_chooses_c_on_tune():

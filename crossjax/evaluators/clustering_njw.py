@@ -17,4 +17,5 @@ def evaluate(view1, labels, pair, seed):
 def summary(result) -> str:
   return (f'NJW spectral clustering of view-1 test features: accuracy {result["accuracy"]:.1f} %, '
           f'NMI {result["nmi"]:.1f} % (k = {result["neighbours"]}, width {result["width_factor"]} '
-          'x median k-th neighbour distance, chosen on tune)')
+          f'x median k-th neighbour distance, chosen on tune; {len(result["unclusterable"])} '
+          'graphs of the grid not clusterable)')
