@@ -104,26 +104,27 @@ def linear_classifier_accuracy(train: tuple[np.ndarray, np.ndarray],
   return 100.0 * model.score(*test)
 
 
+def parzen_log_densities(samples: jax.Array, points: jax.Array,
+                         sigmas: jax.Array) -> jax.Array:
+  """(len(sigmas), len(points)) log-densities of `points` under a Gaussian Parzen window of
+  width sigma centred on each sample (a pure function, for use under jit):
+    log p(x) = logsumexp_i(-|x - s_i|^2 / (2 sigma^2)) - log n - (d / 2) log(2 pi sigma^2).
+  Squared distances from one (points, n) matrix product, then one sigma at a time."""
+  n, d = samples.shape
+  squared = jnp.maximum(jnp.sum(points ** 2, axis=1)[:, None]
+                        + jnp.sum(samples ** 2, axis=1)[None, :] - 2.0 * points @ samples.T, 0.0)
+  return jax.lax.map(
+      lambda sigma: (jax.nn.logsumexp(-squared / (2.0 * sigma ** 2), axis=1) - jnp.log(n)
+                     - 0.5 * d * jnp.log(2 * jnp.pi * sigma ** 2)), sigmas)
+
+
 def _parzen_log_densities(samples: np.ndarray, points: np.ndarray, sigmas: Sequence[float],
                           batch_size: int = 1000) -> np.ndarray:
-  """(len(sigmas), len(points)) log-densities of `points` under a Gaussian Parzen window of
-  width sigma centred on each sample:
-    log p(x) = logsumexp_i(-|x - s_i|^2 / (2 sigma^2)) - log n - (d / 2) log(2 pi sigma^2).
-  Squared distances from one (batch, n) matrix product per chunk of points."""
+  """`parzen_log_densities` over chunks of `batch_size` points, on host arrays."""
   samples = jnp.asarray(samples, jnp.float32)
   sigmas = jnp.asarray(sigmas, jnp.float32)
-  n, d = samples.shape
-  sample_norms = jnp.sum(samples ** 2, axis=1)
-
-  @jax.jit
-  def log_density(x):
-    squared = jnp.maximum(jnp.sum(x ** 2, axis=1)[:, None] + sample_norms[None, :]
-                          - 2.0 * x @ samples.T, 0.0)
-    exponents = -squared[None] / (2.0 * sigmas[:, None, None] ** 2)
-    return (jax.nn.logsumexp(exponents, axis=2) - jnp.log(n)
-            - 0.5 * d * jnp.log(2 * jnp.pi * sigmas[:, None] ** 2)).T
-
-  return chunked(lambda chunk: log_density(jnp.asarray(chunk[0], jnp.float32)),
+  log_density = jax.jit(parzen_log_densities)
+  return chunked(lambda chunk: log_density(samples, jnp.asarray(chunk[0], jnp.float32), sigmas).T,
                  [np.asarray(points)], batch_size).T
 
 

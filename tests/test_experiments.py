@@ -125,6 +125,12 @@ def test_paper_config_smoke_variant(name, tmp_path, data_dir, request, first_eva
     assert results['classifier']['test_accuracy'] > 90.0  # the smoke judge
     assert results['conditional_accuracy'] > 30.0
     assert np.isfinite(results['parzen']['test_mean']) and results['frechet_distance'] > 0
+    # Stopped at the best validation Parzen estimate (Mirza and Osindero); real training digits
+    # as the Parzen centres score above a 500-step generator's samples.
+    tune = [json.loads(line) for line in (tmp_path / name / 'metrics.jsonl').read_text()
+            .splitlines() if '"tune"' in line]
+    assert results['evaluated_step'] == max(tune, key=lambda row: row['parzen'])['step']
+    assert results['parzen_real_training']['test_mean'] > results['parzen']['test_mean']
     assert (tmp_path / name / 'digits.png').read_bytes()[:4] == b'\x89PNG'
   elif name == 'cgan_halves':
     transfer, distance = results['transfer_accuracy'], results['frechet_distance']

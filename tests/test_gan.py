@@ -9,9 +9,9 @@ from scipy.special import logsumexp
 
 from crossjax import data, evaluate, families
 from crossjax.models import gan
-from crossjax.train import parallel
+from crossjax.train import parallel, steps
 from crossjax.train.state import create_state
-from crossjax.configs import cgan_halves, cgan_mnist
+from crossjax.configs import cgan_halves, cgan_mnist, cgan_mnist_paper_generator
 
 
 def digits_batch(size=64):
@@ -94,6 +94,43 @@ def test_sharded_step_equals_one_device_step():
   chex.assert_trees_all_close(sharded_state.params, expected_state.params, rtol=1e-5,
                               atol=1e-5)
   chex.assert_trees_all_equal(adam_counts(sharded_state), adam_counts(expected_state))
+
+
+@pytest.mark.slow
+def test_paper_generator_has_its_branches_and_uniform_noise():
+  # Mirza and Osindero: z -> 200 ReLU and the label -> 1000 ReLU, joined in 1200 (smoke: 32,
+  # 64, 128); z uniform with unit variance.
+  config = cgan_mnist_paper_generator.get_config('smoke')
+  family = families.get('cgan')
+  batch = digits_batch()
+  model, players = family.build(config, batch, jax.random.PRNGKey(0))
+  kernels = {'/'.join(str(part.key) for part in path): leaf.shape for path, leaf in
+             jax.tree_util.tree_leaves_with_path(players[gan.GENERATOR])
+             if path[-1].key == 'kernel'}
+  shapes = sorted(kernels.values())
+  assert shapes == sorted([(100, 32), (10, 64), (96, 128), (128, batch['x1'].shape[1])]), kernels
+  z = np.asarray(gan.draw_noise(jax.random.PRNGKey(3), (20000, 5), model.noise_distribution))
+  assert np.abs(z).max() <= 3 ** 0.5 and np.abs(z).max() > 1.7  # uniform, not normal
+  np.testing.assert_allclose(z.var(axis=0), 1.0, atol=0.03)
+  samples = model.apply({'params': players}, batch['labels'], method='generate',
+                        rngs={'noise': jax.random.PRNGKey(2)})
+  assert samples.shape == batch['x1'].shape
+
+
+@pytest.mark.slow
+def test_validation_parzen_of_the_tune_batch_matches_the_host_estimate():
+  # The checkpoint-ranking metric: the best-width mean Parzen log-likelihood of the tune
+  # targets under 100 samples per class drawn with the eval noise.
+  family, state, batch = build('labels')
+  config = cgan_mnist.get_config('smoke')
+  metrics = jax.jit(family.validation_step(config))(state, batch)
+  labels = np.repeat(np.arange(10), config.evaluation.samples_per_class)
+  samples = state.model.apply({'params': state.params}, labels, method='generate', rngs={
+      'noise': jax.random.fold_in(state.key, steps.EVAL_NOISE_SALT)})
+  expected = max(evaluate.parzen_log_likelihood(samples, batch['x1'], batch['x1'], [sigma])[
+      'test_mean'] for sigma in config.evaluation.parzen_sigmas)
+  np.testing.assert_allclose(metrics['parzen'], expected, rtol=1e-5)
+  assert {'d_loss', 'g_loss'} <= set(metrics)
 
 
 def test_unknown_loss_and_condition_equal_to_target_are_refused():

@@ -20,7 +20,8 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
   config.num_classes = 0
   config.gan = ml_collections.ConfigDict(dict(
       noise_dim=32, condition='x1', target='x2', condition_dim=64, output='linear',
-      loss='non_saturating', r1_weight=1.0, conditioning='projection'))
+      loss='non_saturating', r1_weight=1.0, conditioning='projection',
+      noise_distribution='normal', generator_branch_activation='leaky_relu'))
   config.generator = common.mlp((256, 256))
   config.generator_condition = common.mlp(())
   config.discriminator = common.mlp((256, 256), activation='leaky_relu', dropout=0.3)

@@ -9,6 +9,8 @@ Trained families (the loop `crossjax.train.loop` trains them):
       config's networks.
   optimizers(config, total_steps) -> {player: optax transformation}
   train_step(state, batch) -> (state, metrics);  eval_step(state, batch) -> metrics
+  validation_step(config) -> eval_step (optional): where validation needs the config (the
+      cGAN's Parzen estimate); `validation_step` below picks it or eval_step
   batch_keys(split) -> the arrays a batch holds
   evaluate(state, splits, config, workdir) -> results (every process; process 0 draws figures)
   prerequisites(config, workdir) -> [(config, workdir)] of runs that must exist first (the
@@ -48,3 +50,9 @@ def get(model: str) -> types.ModuleType:
 
 def is_closed_form(family: types.ModuleType) -> bool:
   return hasattr(family, 'fit')
+
+
+def validation_step(family: types.ModuleType, config):
+  """(state, tune batch) -> metrics of the family for `config`: its validation_step(config)
+  where it has one, else its eval_step."""
+  return family.validation_step(config) if hasattr(family, 'validation_step') else family.eval_step

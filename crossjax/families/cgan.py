@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from crossjax import data, evaluate as metrics, figures
@@ -20,9 +21,14 @@ from crossjax.models import gan
 from crossjax.train import loop, steps
 from crossjax.train.state import make_optimizer
 
-# GAN losses do not rank checkpoints: no best checkpoint, the final state is evaluated.
-VALIDATION_METRIC = ''
-VALIDATION_MODE = 'min'
+# GAN losses do not rank checkpoints; the Parzen-window log-likelihood of the tune batch does
+# (Mirza and Osindero stop at the best one): `validation_step`. The best state is evaluated
+# where config.evaluate_checkpoint == 'best', else the final one.
+VALIDATION_METRIC = 'parzen'
+VALIDATION_MODE = 'max'
+# Goodfellow et al.'s window widths for pixels in [0, 1] (parzen_ll.py: numpy.logspace(-1, 0, 10)),
+# where a config gives no evaluation.parzen_sigmas.
+PARZEN_SIGMAS = tuple(10.0 ** (-1 + i / 9) for i in range(10))
 PROGRESS_METRICS = ('d_loss', 'g_loss')
 train_step = steps.gan_train_step
 eval_step = steps.gan_eval_step
@@ -45,16 +51,24 @@ def build(config, example_batch, key, modules=None):
   num_classes = config.num_classes if settings.condition == 'labels' else 0
   modules = modules or {}
 
-  def condition_encoder(section):
-    return gan.ConditionEncoder(shared.network(section, settings.condition_dim),
-                                num_classes=num_classes)
+  def condition_encoder(section, dim=settings.condition_dim, classes=num_classes,
+                        activation='leaky_relu'):
+    return gan.ConditionEncoder(shared.network(section, dim), num_classes=classes,
+                                activation=activation)
+
+  noise_encoder = None
+  if 'generator_noise' in config:  # z through a layer of its own before the joint layers
+    noise_encoder = condition_encoder(config.generator_noise, settings.noise_code_dim, 0,
+                                      settings.generator_branch_activation)
 
   target_dim = example_batch[settings.target].shape[1]
   model = gan.ConditionalGAN(
       generator=gan.Generator(
           modules.get('generator') or shared.network(config.generator, target_dim),
-          condition_encoder(config.generator_condition),
-          output=settings.get('output', 'sigmoid')),
+          condition_encoder(config.generator_condition,
+                            settings.get('generator_condition_dim', settings.condition_dim),
+                            activation=settings.generator_branch_activation),
+          output=settings.get('output', 'sigmoid'), noise_encoder=noise_encoder),
       discriminator=gan.Discriminator(
           modules.get('discriminator') or shared.network(
               config.discriminator,
@@ -62,7 +76,7 @@ def build(config, example_batch, key, modules=None):
           condition_encoder(config.discriminator_condition), conditioning=settings.conditioning),
       noise_dim=settings.noise_dim, condition_key=settings.condition,
       target_key=settings.target, loss_type=settings.loss,
-      r1_weight=settings.r1_weight)
+      r1_weight=settings.r1_weight, noise_distribution=settings.noise_distribution)
   params = shared.initial_params(model, {'params': key, 'noise': key, 'dropout': key},
                                  example_batch, method=None)
   return model, {gan.GENERATOR: params[gan.GENERATOR],
@@ -91,6 +105,30 @@ def judge_run(config, workdir: str):
 def prerequisites(config, workdir) -> list:
   run = judge_run(config, workdir)
   return [run] if run else []
+
+
+def validation_step(config):
+  """eval_step of this config: both players' losses on the tune batch, and 'parzen', the mean
+  Gaussian Parzen-window log-likelihood of its targets under samples of G (noise fixed by the
+  run's key) at the best width of evaluation.parzen_sigmas. The samples: for a label condition
+  evaluation.samples_per_class of each class (default 100), else one per tune row's condition."""
+  sigmas = jnp.asarray(config.evaluation.get('parzen_sigmas', PARZEN_SIGMAS), jnp.float32)
+  labels = None
+  if config.gan.condition == 'labels':
+    labels = jnp.repeat(jnp.arange(config.num_classes),
+                        config.evaluation.get('samples_per_class', 100))
+
+  def step(state, batch: dict) -> dict:
+    losses = steps.gan_eval_step(state, batch)
+    conditions = labels if labels is not None else batch[config.gan.condition]
+    samples = state.model.apply(
+        {'params': state.params}, conditions, method='generate',
+        rngs={'noise': jax.random.fold_in(state.key, steps.EVAL_NOISE_SALT)})
+    log_densities = metrics.parzen_log_densities(
+        samples, jnp.asarray(batch[config.gan.target], jnp.float32), sigmas)
+    return {**losses, 'parzen': jnp.max(jnp.mean(log_densities, axis=1))}
+
+  return step
 
 
 def generate(state, conditions: np.ndarray, key: jax.Array, batch_size: int) -> np.ndarray:
@@ -138,9 +176,13 @@ def evaluate(state, splits, config, workdir) -> dict:
     results['conditional_accuracy'] = 100.0 * float(np.mean(predicted == labels))
     results['frechet_distance'] = metrics.frechet_distance(
         sample_features, judge(splits['test'][config.gan.target], size)[1])
-    results['parzen'] = metrics.parzen_log_likelihood(
-        samples, splits['tune'][config.gan.target][:evaluation.parzen_tune_examples],
-        splits['test'][config.gan.target], evaluation.parzen_sigmas)
+    # The estimator's own yardstick: as many real training targets in place of the samples.
+    tune_targets = splits['tune'][config.gan.target][:evaluation.parzen_tune_examples]
+    for name, centres in (('parzen', samples),
+                          ('parzen_real_training', splits['train'][config.gan.target][
+                              :len(samples)])):
+      results[name] = metrics.parzen_log_likelihood(
+          centres, tune_targets, splits['test'][config.gan.target], evaluation.parzen_sigmas)
     if jax.process_index() == 0:
       grid = samples.reshape(config.num_classes, evaluation.samples_per_class, -1)
       figures.digit_grid(grid[:, :10], os.path.join(workdir, 'digits.png'),
@@ -193,10 +235,12 @@ def summary(results: dict) -> list[str]:
   if 'conditional_accuracy' in results:
     lines.append(f'  generated digits of the requested class: '
                  f'{results["conditional_accuracy"]:.2f} %')
-  if 'parzen' in results:
-    parzen = results['parzen']
-    lines.append(f'  Parzen log-likelihood (test): {parzen["test_mean"]:.1f} +- '
-                 f'{parzen["test_standard_error"]:.1f} (sigma {parzen["sigma"]:.3f})')
+  for name, centres in (('parzen', 'generated samples'),
+                        ('parzen_real_training', 'as many real training targets')):
+    if name in results:
+      parzen = results[name]
+      lines.append(f'  Parzen log-likelihood (test) under {centres}: {parzen["test_mean"]:.1f} '
+                   f'+- {parzen["test_standard_error"]:.1f} (sigma {parzen["sigma"]:.3f})')
   for name, accuracy in results.get('transfer_accuracy', {}).items():
     lines.append(f'  judging classifier on test images, {name.replace("_", " ")}: '
                  f'{accuracy:.2f} % of the condition\'s class')

@@ -6,7 +6,7 @@ joins it to its input. The target x is a batch entry: pixels in [0, 1] (G's outp
 the default) or any real values, e.g. standardised features (output 'linear'). The two players' parameters are the subtrees 'generator' and 'discriminator', so
 one train state holds them with an optimizer each.
 
-Losses, with d = D(x, c) a logit and x~ = G(z, c), z ~ N(0, I):
+Losses, with d = D(x, c) a logit and x~ = G(z, c), z ~ N(0, I) (or uniform):
   non-saturating (Goodfellow et al. 2014): L_D = softplus(-d(x)) + softplus(d(x~)),
                                             L_G = softplus(-d(x~));
   hinge (Lim and Ye 2017):                  L_D = relu(1 - d(x)) + relu(1 + d(x~)),
@@ -27,6 +27,15 @@ from crossjax.models import networks
 
 GENERATOR, DISCRIMINATOR = 'generator', 'discriminator'
 GAN_LOSSES = ('non_saturating', 'hinge')
+NOISE_DISTRIBUTIONS = ('normal', 'uniform')
+
+
+def draw_noise(key: jax.Array, shape: tuple, distribution: str = 'normal') -> jax.Array:
+  """z of zero mean and unit variance: N(0, I), or 'uniform' on [-sqrt 3, sqrt 3] (Goodfellow
+  et al.'s released code, which Mirza and Osindero's uniform prior follows)."""
+  if distribution == 'normal':
+    return jax.random.normal(key, shape)
+  return jax.random.uniform(key, shape, minval=-3 ** 0.5, maxval=3 ** 0.5)
 
 
 class ConditionEncoder(nn.Module):
@@ -45,16 +54,20 @@ GENERATOR_OUTPUTS = {'sigmoid': jax.nn.sigmoid, 'linear': lambda x: x}
 
 
 class Generator(nn.Module):
-  """G(z, c) = output(network([z, condition_encoder(c)])), output 'sigmoid' (pixels in [0, 1])
-  or 'linear' (real-valued targets)."""
+  """G(z, c) = output(network([noise_encoder(z), condition_encoder(c)])), output 'sigmoid'
+  (pixels in [0, 1]) or 'linear' (real-valued targets); z joins as it is without a noise
+  encoder (Mirza and Osindero map z to 200 ReLU units and c to 1000 before a joint layer)."""
   network: nn.Module
   condition_encoder: ConditionEncoder
   output: str = 'sigmoid'
+  noise_encoder: ConditionEncoder | None = None
 
   def __call__(self, z: jax.Array, condition: jax.Array, train: bool = False) -> jax.Array:
     if self.output not in GENERATOR_OUTPUTS:
       raise ValueError(f'unknown generator output {self.output!r}; known: '
                        f'{", ".join(GENERATOR_OUTPUTS)}')
+    if self.noise_encoder is not None:
+      z = self.noise_encoder(z, train)
     hidden = jnp.concatenate([z, self.condition_encoder(condition, train)], axis=-1)
     return GENERATOR_OUTPUTS[self.output](self.network(hidden, train).astype(jnp.float32))
 
@@ -86,7 +99,8 @@ class Discriminator(nn.Module):
 class ConditionalGAN(nn.Module):
   """G and D for target batch[target_key] given batch[condition_key] ('labels' or a view).
 
-  Randomness: z from the 'noise' rng, dropout from 'dropout'.
+  Randomness: z from the 'noise' rng (`draw_noise` of noise_distribution), dropout from
+  'dropout'.
   """
   generator: Generator
   discriminator: Discriminator
@@ -95,10 +109,14 @@ class ConditionalGAN(nn.Module):
   target_key: str = 'x1'
   loss_type: str = 'non_saturating'
   r1_weight: float = 0.0
+  noise_distribution: str = 'normal'
 
   def setup(self):
     if self.loss_type not in GAN_LOSSES:
       raise ValueError(f'unknown GAN loss {self.loss_type!r}; known: {GAN_LOSSES}')
+    if self.noise_distribution not in NOISE_DISTRIBUTIONS:
+      raise ValueError(f'unknown noise_distribution {self.noise_distribution!r}; known: '
+                       f'{NOISE_DISTRIBUTIONS}')
     if self.condition_key == self.target_key:
       raise ValueError(f'the condition and the target are both {self.target_key!r}')
 
@@ -106,7 +124,8 @@ class ConditionalGAN(nn.Module):
                train: bool = False) -> jax.Array:
     """Samples G(z, c) for a batch of conditions; z drawn from the 'noise' rng if not given."""
     if z is None:
-      z = jax.random.normal(self.make_rng('noise'), (condition.shape[0], self.noise_dim))
+      z = draw_noise(self.make_rng('noise'), (condition.shape[0], self.noise_dim),
+                     self.noise_distribution)
     return self.generator(z, condition, train)
 
   def discriminate(self, x: jax.Array, condition: jax.Array, train: bool = False) -> jax.Array:

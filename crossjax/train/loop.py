@@ -335,7 +335,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, splits: dict | None =
   metric_writer = writer.MetricWriter(workdir, resume_step=start if restored is not None else None)
 
   run_steps, stacked, capacity, dispatch = _dispatcher(config, family, batches, mesh, state)
-  eval_fn = jax.jit(family.eval_step)
+  eval_fn = jax.jit(families.validation_step(family, config))
   tune = splits['tune']
   tune_batch = {key: np.asarray(tune[key][:config.eval_examples])
                 for key in family.batch_keys(tune)}

@@ -56,7 +56,8 @@ RESUMABLE_CHANGES = ('data.path', 'data.prefetch', 'data.device_budget_gib', 'lo
                      'progress_bar', 'evaluate_checkpoint', 'evaluation')
 # Keys added since runs were first written, with the value that trains as those runs did:
 # absent in a run's config.json, they may be resumed with that value.
-ADDED_KEYS = {'data.shuffle': 'rows', 'data.block_rows': 512, 'data.window_blocks': 8}
+ADDED_KEYS = {'data.shuffle': 'rows', 'data.block_rows': 512, 'data.window_blocks': 8,
+              'gan.noise_distribution': 'normal', 'gan.generator_branch_activation': 'leaky_relu'}
 # The same for a key of any network section (encoder.kernel_init, decoder.output_kernel_init).
 ADDED_NETWORK_KEYS = {'kernel_init': 'lecun_normal', 'output_kernel_init': 'lecun_normal',
                       'input_dropout': 0.0}
