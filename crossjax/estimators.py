@@ -43,9 +43,11 @@ from crossjax.configs import cgan as cgan_config
 from crossjax.configs import dcca as dcca_config
 from crossjax.configs import dccae as dccae_config
 from crossjax.configs import mae as mae_config
+from crossjax.configs import splitae as splitae_config
+from crossjax.configs import vcca as vcca_config
 from crossjax.families import autoencoder, cgan, deep_cca, shared
 from crossjax.families import kernel as kernel_family
-from crossjax.train import loop, parallel
+from crossjax.train import loop, parallel, steps
 
 Views = Sequence[ArrayLike] | ArrayLike
 
@@ -560,6 +562,115 @@ class MultimodalAutoencoder(TransformerMixin, _Views, _Trained):
     del y
     batch = {f'x{i}': view for i, view in enumerate(self._fitted_views(views), start=1)}
     return -float(jax.jit(autoencoder.eval_step)(self.state_, batch)['loss'])
+
+
+class SplitAE(TransformerMixin, _Views, _Trained):
+  """SplitAE (the baseline of Ngiam et al. 2011 and Wang et al. 2015): an MLP encoder of view 1
+  to n_components, an MLP decoder per view from that code; squared error summed over views.
+
+  `transform` gives the view-1 codes, one (n, n_components) array (only view 1 is read, but
+  every view is checked); `inverse_transform` decodes codes into every view; `score` is minus
+  the reconstruction loss (higher is better). encoder: your own Flax module for view 1;
+  decoders: yours for the views (code -> view).
+  """
+
+  _CONFIG = splitae_config
+
+  def __init__(self, n_components: int = 10, hidden_widths: Sequence[int] = (256, 256),
+               epochs: int = 20, batch_size: int = 0, learning_rate: float = 1e-3,
+               random_state: int = 0, encoder=None, decoders: Sequence | None = None,
+               workdir: str | None = None, progress_bar: bool = False,
+               view_sizes: Sequence[int] | None = None, num_devices: int = 0):
+    self.n_components = n_components
+    self.hidden_widths = hidden_widths
+    self.epochs = epochs
+    self.batch_size = batch_size
+    self.learning_rate = learning_rate
+    self.random_state = random_state
+    self.encoder = encoder
+    self.decoders = decoders
+    self.workdir = workdir
+    self.progress_bar = progress_bar
+    self.view_sizes = view_sizes
+    self.num_devices = num_devices
+
+  def _config(self) -> ml_collections.ConfigDict:
+    config = self._CONFIG.get_config()
+    config.encoder.widths = config.decoder.widths = tuple(self.hidden_widths)
+    config.output_dim = self.n_components
+    config.optimizer.learning_rate = self.learning_rate
+    config.evaluation.protocols = ()
+    return config
+
+  def fit(self, views: Views, y: ArrayLike | None = None):
+    """Trains on every row of the views (y, labels, is only checked)."""
+    splits = self._fit_splits(views, y)
+    self._run(self._config(), splits, {
+        'encoders': None if self.encoder is None else [self.encoder],
+        'decoders': self.decoders})
+    return self
+
+  def transform(self, views: Views) -> np.ndarray:
+    first = self._fitted_views(views)[0]
+    apply = jax.jit(lambda params, chunk: self.state_.model.apply(
+        {'params': params}, chunk[0], False, method='encode'))
+    return evaluate.chunked(lambda chunk: apply(self.state_.params[steps.PLAYER], chunk),
+                            [first], self.config_.evaluation.batch_size)
+
+  def inverse_transform(self, codes: ArrayLike) -> list[np.ndarray] | np.ndarray:
+    """Every view decoded from the codes: a list, or side by side where view_sizes is set."""
+    check_is_fitted(self)
+    views = jax.jit(lambda params, code: self.state_.model.apply(
+        {'params': params}, code, method='decode'))(self.state_.params[steps.PLAYER],
+                                                   np.asarray(codes, np.float32))
+    views = [np.asarray(view) for view in views]
+    return views if self.view_sizes is None else np.hstack(views)
+
+  def score(self, views: Views, y: ArrayLike | None = None) -> float:
+    del y
+    batch = {f'x{i}': view for i, view in enumerate(self._fitted_views(views), start=1)}
+    return -float(jax.jit(steps.eval_step)(self.state_, batch)['loss'])
+
+
+class VCCA(SplitAE):
+  """VCCA (Wang, Yan, Lee and Livescu 2016): q(z | x_1) = N(mu(x_1), diag sigma^2(x_1)) from an
+  MLP encoder of view 1, an MLP decoder per view from z, trained on the negative evidence lower
+  bound with `samples` reparameterised draws (squared error: a Gaussian likelihood); with
+  private_components > 0, VCCA-private (a private latent h_i per view from its own encoder).
+
+  `transform` gives the means of q(z | x_1); `inverse_transform` decodes codes (z; for
+  VCCA-private with every h_i at its prior mean 0); `score` is minus the negative ELBO with
+  the posterior means decoded (higher is better).
+  """
+
+  _CONFIG = vcca_config
+
+  def __init__(self, n_components: int = 10, private_components: int = 0, samples: int = 1,
+               hidden_widths: Sequence[int] = (256, 256), epochs: int = 20,
+               batch_size: int = 0, learning_rate: float = 1e-3, random_state: int = 0,
+               encoder=None, decoders: Sequence | None = None, workdir: str | None = None,
+               progress_bar: bool = False, view_sizes: Sequence[int] | None = None,
+               num_devices: int = 0):
+    super().__init__(
+        n_components=n_components, hidden_widths=hidden_widths, epochs=epochs,
+        batch_size=batch_size, learning_rate=learning_rate, random_state=random_state,
+        encoder=encoder, decoders=decoders, workdir=workdir, progress_bar=progress_bar,
+        view_sizes=view_sizes, num_devices=num_devices)
+    self.private_components = private_components
+    self.samples = samples
+
+  def _config(self) -> ml_collections.ConfigDict:
+    config = super()._config()
+    config.private_encoder.widths = tuple(self.hidden_widths)
+    config.variational.private_dim = self.private_components
+    config.variational.samples = self.samples
+    return config
+
+  def inverse_transform(self, codes: ArrayLike) -> list[np.ndarray] | np.ndarray:
+    codes = np.asarray(codes, np.float32)
+    if self.private_components:
+      codes = np.hstack([codes, np.zeros((len(codes), self.private_components), np.float32)])
+    return super().inverse_transform(codes)
 
 
 class ConditionalGAN(_Trained):

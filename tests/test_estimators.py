@@ -141,6 +141,7 @@ ALL = [estimators.CCA(r1=0.5), estimators.MCCA(r=0.5), estimators.GCCA(r=0.5),
        estimators.PLS(mode='canonical'), estimators.TCCA(shrinkage=0.5),
        estimators.SparseCCA(c1=2.0), estimators.KernelCCA(ridge=0.5), estimators.DCCA(encoders=[TinyEncoder(2)] * 2),
        estimators.DCCAE(reconstruction_weight=0.5), estimators.MultimodalAutoencoder(),
+       estimators.SplitAE(n_components=3), estimators.VCCA(private_components=2),
        estimators.ConditionalGAN(loss='hinge')]
 
 
@@ -276,6 +277,33 @@ def test_autoencoder_with_missing_rows(digits):
   left, right = mae.inverse_transform(codes)
   assert left.shape == right.shape == (300, 32)
   assert -np.inf < mae.score([x1[200:], x2[200:]]) < 0  # minus a squared error
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('kind', ['splitae', 'vcca', 'vcca_private'])
+def test_split_autoencoder_and_vcca_encode_decode_and_score(digits, kind):
+  x1, x2, labels = digits
+  settings = dict(n_components=4, **TINY)
+  model = {'splitae': lambda: estimators.SplitAE(**settings),
+           'vcca': lambda: estimators.VCCA(samples=2, **settings),
+           'vcca_private': lambda: estimators.VCCA(private_components=2, **settings)}[kind]()
+  model.fit([x1[:200], x2[:200]], labels[:200])
+  held_out = [x1[200:], x2[200:]]
+  codes = model.transform(held_out)
+  assert codes.shape == (100, 4) and np.all(np.isfinite(codes))
+  # The codes come from view 1 alone: another view 2 leaves them as they are.
+  np.testing.assert_array_equal(model.transform([x1[200:], x2[:100]]), codes)
+  decoded = model.inverse_transform(codes)
+  assert [view.shape for view in decoded] == [(100, 32), (100, 32)]
+  # Squared error summed over features and views, averaged over rows (NumPy, float64).
+  error = sum(((x.astype(np.float64) - d) ** 2).sum(axis=1).mean()
+              for x, d in zip(held_out, decoded))
+  if kind == 'splitae':
+    np.testing.assert_allclose(model.score(held_out), -error, rtol=1e-5)
+  elif kind == 'vcca':  # minus (KL >= 0 + the same reconstruction of the posterior means)
+    assert model.score(held_out) < -error
+  else:  # private latents: decoded at their posterior means in score, at 0 here
+    assert -np.inf < model.score(held_out) < 0
 
 
 @pytest.mark.slow

@@ -118,6 +118,9 @@ class SplitAutoencoder(nn.Module):
   def encode(self, view: jax.Array, train: bool = False) -> jax.Array:
     return self.encoder(view, train)
 
+  def decode(self, code: jax.Array, train: bool = False) -> list[jax.Array]:
+    return [decoder(code, train) for decoder in self.decoders]
+
   def loss(self, batch: dict, train: bool = True) -> tuple[jax.Array, dict]:
     if len(self.losses) != len(self.decoders):
       raise ValueError(f'{len(self.decoders)} decoders but {len(self.losses)} losses')
@@ -166,6 +169,10 @@ class VariationalCCA(nn.Module):
 
   def encode(self, view: jax.Array, train: bool = False) -> jax.Array:
     return _mean_and_log_variance(self.encoder(view, train))[0]
+
+  def decode(self, latents: jax.Array, train: bool = False) -> list[jax.Array]:
+    """Every decoder on the same latents: z, or [z, h] for VCCA-private."""
+    return [decoder(latents, train) for decoder in self.decoders]
 
   def loss(self, batch: dict, train: bool = True) -> tuple[jax.Array, dict]:
     if len(self.losses) != len(self.decoders):
