@@ -555,8 +555,8 @@ def load_dataset(name: str, path=None, seed: int = 0) -> dict[str, Split]:
 def load(section, missing: str = 'refuse') -> dict[str, Split]:
   """The dataset of a config's data section: a built-in one by name, or 'files' (your own
   views: `crossjax.files.load_files` with section.views, labels, splits, fractions, seed,
-  standardize, and drop_incomplete, which drops samples missing a view where `missing` is
-  'refuse'). standardize uses training statistics only; max_train_examples > 0 keeps the first
+  standardize, and drop_incomplete, which drops samples missing a view whatever `missing`
+  says). standardize uses training statistics only; max_train_examples > 0 keeps the first
   rows of the training split."""
   if section.name == 'files':
     from crossjax import files  # pylint: disable=import-outside-toplevel
@@ -567,8 +567,7 @@ def load(section, missing: str = 'refuse') -> dict[str, Split]:
         section.views, labels=section.get('labels') or None,
         splits=section.get('splits') or None, fractions=tuple(section.fractions),
         seed=section.seed, standardize=section.get('standardize', False),
-        missing='drop' if section.get('drop_incomplete', False) and missing == 'refuse'
-        else missing)
+        missing='drop' if section.get('drop_incomplete', False) else missing)
   else:
     splits = load_dataset(section.name, section.get('path') or None, section.seed)
     if section.get('standardize', False):

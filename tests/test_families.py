@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from crossjax import data, evaluators, families
+from crossjax import data, evaluators, families, files, linear
 from crossjax.configs import cca, cgan, dcca, dccae, kcca, mae, scca, splitae, vcca
 from crossjax.families import cgan as cgan_family
 from crossjax.train import loop
@@ -128,6 +128,49 @@ def test_closed_form_components_beyond_the_views_are_refused(tmp_path):
   with pytest.raises(ValueError, match='at most'):
     loop.train_and_evaluate(config, str(tmp_path / 'run'))
   assert not (tmp_path / 'run').exists()
+
+
+@pytest.mark.slow
+def test_linear_models_use_samples_missing_a_view_and_the_others_refuse(tmp_path):
+  rng = np.random.default_rng(0)
+  latent = rng.normal(size=(300, 2))
+  x1 = latent @ rng.normal(size=(2, 5)) + 0.5 * rng.normal(size=(300, 5))
+  x2 = latent @ rng.normal(size=(2, 4)) + 0.5 * rng.normal(size=(300, 4))
+  gone1, gone2 = np.arange(0, 300, 7), [i for i in range(3, 300, 11) if i % 7]
+  x1[gone1], x2[gone2] = np.nan, np.nan  # 43 and 23 samples miss a view, none both
+  labels = (latent[:, 0] > 0).astype(np.int64)
+  for name, array in (('a', x1), ('b', x2), ('y', labels)):
+    np.save(tmp_path / f'{name}.npy', array)
+
+  def config(model, **data_settings):
+    settings = cca.get_config()
+    settings.model = model
+    settings.linear.k = 2
+    settings.data.views = f'{tmp_path}/a.npy,{tmp_path}/b.npy'
+    settings.data.labels = f'{tmp_path}/y.npy'
+    settings.evaluation.protocols = ('svm',)
+    settings.data.update(data_settings)
+    return settings
+
+  results = loop.train_and_evaluate(config('cca'), str(tmp_path / 'cca'))
+  splits = loop.load_splits(config('cca'))
+  views = [np.asarray(splits['train'][key]) for key in ('x1', 'x2')]
+  params = linear.fit_cca(*views, 2)  # pairwise moments (tested against float64 in test_linear)
+  test = [np.asarray(splits['test'][key]) for key in ('x1', 'x2')]
+  complete = ~(np.isnan(test[0][:, 0]) | np.isnan(test[1][:, 0]))
+  np.testing.assert_allclose(
+      results['correlations']['test'],
+      np.asarray(linear.component_correlations(params, *(v[complete] for v in test))),
+      rtol=1e-5)
+  assert results['correlations']['test'][0] > 0.8
+  assert sum(results['missing_rows']['test']) == (~complete).sum() > 0
+  assert sum(map(sum, results['missing_rows'].values())) == 43 + 23
+  assert results['svm_view1']['test_error'] < 30.0  # on the test rows with view 1
+  with pytest.raises(files.DataError, match='66 of 300 samples are incomplete'):
+    loop.train_and_evaluate(config('pls'), str(tmp_path / 'pls'))
+  assert not (tmp_path / 'pls').exists()
+  dropped = loop.train_and_evaluate(config('pls', drop_incomplete=True), str(tmp_path / 'pls'))
+  assert 'missing_rows' not in dropped and dropped['correlations']['test'][0] > 0.5
 
 
 @pytest.mark.slow

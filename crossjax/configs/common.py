@@ -20,8 +20,9 @@ def data_section(dataset: str) -> ml_collections.ConfigDict:
   """name: a built-in dataset or 'files'. For 'files' (your own views): views 'A,B[,C...]',
   each path.npy (memory-mapped), path.npz:key or path.csv; labels (optional, same forms);
   splits (an npz of index arrays train / tune / test) or fractions (a seeded split, stratified
-  by the labels); drop_incomplete drops samples missing a view (a row entirely NaN) for
-  models that cannot mask them. standardize: zero mean, unit variance by training statistics.
+  by the labels); drop_incomplete drops samples missing a view (a row entirely NaN); else
+  the models that can use them do (the multimodal autoencoder masks them; linear CCA, MCCA and
+  GCCA fit pairwise moments) and the others refuse. standardize: zero mean, unit variance by training statistics.
   num_shards: batches draw evenly from this many fixed shards of the training set, so any
   process count that divides it reads only its shards and sees the same global batches.
   prefetch: batches read ahead by as many threads while a step runs (views on disk).

@@ -16,7 +16,8 @@ Trained families (the loop `crossjax.train.loop` trains them):
   prerequisites(config, workdir) -> [(config, workdir)] of runs that must exist first (the
       cGAN's judge); the entry point trains them, evaluation only restores them
   VALIDATION_METRIC, VALIDATION_MODE ('' metric: no best checkpoint), PROGRESS_METRICS,
-  MISSING_VIEWS: 'allow' where whole missing rows (NaN) are masked by the model, else 'refuse'
+  MISSING_VIEWS: 'allow' where whole missing rows (NaN) are masked by the model, else 'refuse';
+      missing_views(config) (optional) where it depends on the config's model
 
 Closed-form families (fitted in one call):
   fit(config, splits) -> (params pytree, extra results);
@@ -56,3 +57,9 @@ def validation_step(family: types.ModuleType, config):
   """(state, tune batch) -> metrics of the family for `config`: its validation_step(config)
   where it has one, else its eval_step."""
   return family.validation_step(config) if hasattr(family, 'validation_step') else family.eval_step
+
+
+def missing_views(family: types.ModuleType, config) -> str:
+  """'allow' or 'refuse' samples missing a view, for `config`: the family's
+  missing_views(config) where it has one, else its MISSING_VIEWS."""
+  return family.missing_views(config) if hasattr(family, 'missing_views') else family.MISSING_VIEWS

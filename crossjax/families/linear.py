@@ -21,14 +21,22 @@ import os
 
 import numpy as np
 
-from crossjax import figures, linear, sparse, tensor
+from crossjax import figures, files, linear, sparse, tensor
 from crossjax.families import shared
 from crossjax.families.shared import MISSING_VIEWS, prerequisites
 
 TITLES = {'cca': 'Linear CCA', 'mcca': 'MCCA', 'gcca': 'GCCA', 'pls': 'PLS',
           'tcca': 'Tensor CCA', 'scca': 'Sparse CCA'}
 TWO_VIEWS = ('cca', 'pls', 'scca')
+# Fitted from the moments of the rows where each pair of views is present (`crossjax.linear`).
+PAIRWISE_MISSING = ('cca', 'mcca', 'gcca')
 ONE_COMPONENT_BY_DEFAULT = ('tcca', 'scca')  # iterative: each component costs a fit
+
+
+def missing_views(config) -> str:
+  """Samples missing a view (rows entirely NaN) are used by the models of PAIRWISE_MISSING,
+  refused by the others."""
+  return 'allow' if config.model in PAIRWISE_MISSING else 'refuse'
 
 
 def identifiable_components(config, views) -> int:
@@ -81,13 +89,24 @@ def fit(config, splits):
 
 
 def evaluate(params, splits, config, workdir) -> dict:
-  codes = {name: [np.asarray(v) for v in shared.views_of(split)]
+  """Correlations on each split's complete rows, protocols on its rows with view 1 (all rows
+  where no sample misses a view); the counts of rows missing each view under 'missing_rows'
+  where any does."""
+  views = {name: [np.asarray(v) for v in shared.views_of(split)]
            for name, split in splits.items()}
-  labels = ({name: split['labels'] for name, split in splits.items()}
-            if 'labels' in splits['train'] else None)
-  view1 = {name: np.asarray(linear.transform(params, *views)[0]) for name, views in codes.items()}
+  missing = {name: np.stack([files.missing_rows(v) for v in split_views])
+             for name, split_views in views.items()}
+  complete = {name: ~rows.any(axis=0) for name, rows in missing.items()}
+  with_view1 = {name: ~rows[0] for name, rows in missing.items()}
+  codes = {name: [v[complete[name]] for v in split_views] for name, split_views in views.items()}
+  labels = ({name: np.asarray(split['labels'])[with_view1[name]]
+             for name, split in splits.items()} if 'labels' in splits['train'] else None)
+  view1 = {name: np.asarray(linear.transform(params, *split_views)[0])[with_view1[name]]
+           for name, split_views in views.items()}
   results = shared.correlation_scores(codes, labels, None, config.evaluation, config.seed,
                                       view1, params, scored=tuple(codes))
+  if any(rows.any() for rows in missing.values()):
+    results['missing_rows'] = {name: rows.sum(axis=1).tolist() for name, rows in missing.items()}
   figures.correlation_spectrum(
       results['correlations'], os.path.join(workdir, 'spectrum.png'),
       title=f'{TITLES[config.model]} on {config.data.name}: correlation per component')

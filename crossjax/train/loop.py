@@ -98,7 +98,7 @@ def _first_view(split: dict) -> str:
 def load_splits(config: ml_collections.ConfigDict) -> dict:
   """The config's dataset (`data.load`), with the missing-view policy of its family."""
   family = families.get(config.model)
-  return data.load(config.data, missing=family.MISSING_VIEWS)
+  return data.load(config.data, missing=families.missing_views(family, config))
 
 
 def check_schedule(config: ml_collections.ConfigDict) -> None:
