@@ -173,7 +173,8 @@ def njw_spectral_clustering(features: np.ndarray, n_clusters: int, neighbours: i
   eigenvectors are the smallest of the normalised Laplacian I - D^{-1/2} W D^{-1/2}, by ARPACK
   in shift-invert mode just below 0 (as scikit-learn's `spectral_embedding`)."""
   from scipy.sparse import csgraph  # pylint: disable=import-outside-toplevel
-  from scipy.sparse.linalg import ArpackNoConvergence, eigsh  # pylint: disable=import-outside-toplevel
+  from scipy.sparse.linalg import (  # pylint: disable=import-outside-toplevel
+      ArpackNoConvergence, eigsh)
   from sklearn.cluster import KMeans  # pylint: disable=import-outside-toplevel
   from sklearn.neighbors import kneighbors_graph  # pylint: disable=import-outside-toplevel
   graph = kneighbors_graph(np.asarray(features, np.float64), neighbours, mode='distance',

@@ -22,7 +22,8 @@ def data_section(dataset: str) -> ml_collections.ConfigDict:
   splits (an npz of index arrays train / tune / test) or fractions (a seeded split, stratified
   by the labels); drop_incomplete drops samples missing a view (a row entirely NaN); else
   the models that can use them do (the multimodal autoencoder masks them; linear CCA, MCCA and
-  GCCA fit pairwise moments) and the others refuse. standardize: zero mean, unit variance by training statistics.
+  GCCA fit pairwise moments) and the others refuse.
+  standardize: zero mean, unit variance by training statistics.
   num_shards: batches draw evenly from this many fixed shards of the training set, so any
   process count that divides it reads only its shards and sees the same global batches.
   prefetch: batches read ahead by as many threads while a step runs (views on disk).
@@ -68,10 +69,11 @@ def base(model: str, dataset: str) -> ml_collections.ConfigDict:
 
 def correlation(name='dcca', k=0, ridge=1e-3) -> ml_collections.ConfigDict:
   """objective: 'dcca' (Andrew et al. 2013), 'dcca_newton_schulz', 'ey' or 'ey_unbiased'
-  (Chapman et al. 2023), 'tcca' (deep tensor CCA, Wong et al. 2021); or a loss of `crossjax.contrastive` ('infonce', 'siglip',
-  'barlow_twins', 'vicreg'), whose settings are the section's other keys (the papers' values
-  by default): temperature (InfoNCE), scale and bias (SigLIP), off_diagonal_weight (Barlow
-  Twins), weights (VICReg's invariance, variance and covariance weights)."""
+  (Chapman et al. 2023), 'tcca' (deep tensor CCA, Wong et al. 2021); or a loss of
+  `crossjax.contrastive` ('infonce', 'siglip', 'barlow_twins', 'vicreg'), whose settings are the
+  section's other keys (the papers' values by default): temperature (InfoNCE), scale and bias
+  (SigLIP), off_diagonal_weight (Barlow Twins), weights (VICReg's invariance, variance and
+  covariance weights)."""
   return ml_collections.ConfigDict(dict(name=name, k=k, ridge=ridge,
                                         **contrastive.DEFAULT_OPTIONS))
 

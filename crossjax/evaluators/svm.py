@@ -13,4 +13,5 @@ def evaluate(view1, labels, pair, seed):
 
 
 def summary(result) -> str:
-  return f'linear SVM on view-1 features: test error {result["test_error"]:.2f} % (C = {result["C"]})'
+  return (f'linear SVM on view-1 features: test error {result["test_error"]:.2f} % '
+          f'(C = {result["C"]})')

@@ -27,17 +27,16 @@ def correlation_objective(codes: Sequence[jax.Array], name: str, k: int | None,
                           ridge: float, options=()) -> tuple[jax.Array, dict]:
   """The correlation objective to maximise on a batch of codes, and its metrics.
 
-  'dcca': Andrew et al.'s sum of the top-k canonical correlations (for m > 2 views, the sum of
-  the top-k MCCA eigenvalues); 'dcca_newton_schulz': the same for two views and all
-  correlations (k = 0) by matmuls only, for accelerators (`dcca_objective_newton_schulz`);
-  'ey': CCA-EY on the batch; 'ey_unbiased': CCA-EY from the two halves of the batch, an
-  unbiased estimate at any batch size (Chapman et al. 2023); 'tcca': deep tensor CCA's
-  ||M||_F^2 of the whitened covariance tensor of all views (`tensor_cca_objective`); 'infonce', 'siglip',
-  'barlow_twins', 'vicreg': minus that loss of `crossjax.contrastive` (two views), with
-  `options` ((key, value) pairs: temperature, scale, bias, off_diagonal_weight, weights).
-  Metrics: the objective and 'batch_correlation', the sum of the top-k canonical correlations
-  averaged over pairs of views (ridge-regularised, not differentiated); for
-  'dcca_newton_schulz', 'newton_schulz_residual', the larger whitening residual
+  'dcca': Andrew et al.'s sum of the top-k canonical correlations (for m > 2 views, the sum of the
+  top-k MCCA eigenvalues); 'dcca_newton_schulz': the same for two views and all correlations (k = 0)
+  by matmuls only, for accelerators (`dcca_objective_newton_schulz`); 'ey': CCA-EY on the batch;
+  'ey_unbiased': CCA-EY from the two halves of the batch, an unbiased estimate at any batch size
+  (Chapman et al. 2023); 'tcca': deep tensor CCA's ||M||_F^2 of the whitened covariance tensor of
+  all views (`tensor_cca_objective`); 'infonce', 'siglip', 'barlow_twins', 'vicreg': minus that loss
+  of `crossjax.contrastive` (two views), with `options` ((key, value) pairs: temperature, scale,
+  bias, off_diagonal_weight, weights). Metrics: the objective and 'batch_correlation', the sum of
+  the top-k canonical correlations averaged over pairs of views (ridge-regularised, not
+  differentiated); for 'dcca_newton_schulz', 'newton_schulz_residual', the larger whitening residual
   ||X S X - I||_F (not converged above `objectives.NEWTON_SCHULZ_TOLERANCE`).
   """
   extra = {}

@@ -1,10 +1,10 @@
 """Conditional GAN (Mirza and Osindero 2014, "Conditional Generative Adversarial Nets").
 
-A generator G(z, c) and a discriminator D(x, c), where the condition c is a class label
-(one-hot) or another modality; each player passes c through its own condition encoder and
-joins it to its input. The target x is a batch entry: pixels in [0, 1] (G's output a sigmoid,
-the default) or any real values, e.g. standardised features (output 'linear'). The two players' parameters are the subtrees 'generator' and 'discriminator', so
-one train state holds them with an optimizer each.
+A generator G(z, c) and a discriminator D(x, c), where the condition c is a class label (one-hot) or
+another modality; each player passes c through its own condition encoder and joins it to its input.
+The target x is a batch entry: pixels in [0, 1] (G's output a sigmoid, the default) or any real
+values, e.g. standardised features (output 'linear'). The two players' parameters are the subtrees
+'generator' and 'discriminator', so one train state holds them with an optimizer each.
 
 Losses, with d = D(x, c) a logit and x~ = G(z, c), z ~ N(0, I) (or uniform):
   non-saturating (Goodfellow et al. 2014): L_D = softplus(-d(x)) + softplus(d(x~)),

@@ -221,12 +221,12 @@ def _dispatcher(config, family, batches: data.ShardedBatches, mesh, state):
   step .. step + count - 1 (count <= capacity) and returns (state, metrics on the device),
   stacked on a leading axis of capacity where `stacked`.
 
-  steps_per_dispatch = 1 (and on a CPU for a step with convolutions): one jitted step per
-  batch read on the host. Above 1: one compiled loop of up to that many steps per dispatch
-  (`steps.gathered_steps`, `steps.streamed_steps`), equal to as many single steps. Its batches are gathered on the devices from the training
-  split placed there once, where that takes at most data.device_budget_gib per device and the
-  shards divide over the devices; otherwise they are read on the host and sent together (as
-  many as fit in STREAMED_BYTES).
+  steps_per_dispatch = 1 (and on a CPU for a step with convolutions): one jitted step per batch read
+  on the host. Above 1: one compiled loop of up to that many steps per dispatch
+  (`steps.gathered_steps`, `steps.streamed_steps`), equal to as many single steps. Its batches are
+  gathered on the devices from the training split placed there once, where that takes at most
+  data.device_budget_gib per device and the shards divide over the devices; otherwise they are read
+  on the host and sent together (as many as fit in STREAMED_BYTES).
   """
   replicated = parallel.replicated(mesh)
   capacity = config.get('steps_per_dispatch', 1)
