@@ -118,6 +118,13 @@ def test_paper_generator_and_the_validation_parzen_estimate():
   samples = state.model.apply({'params': state.params}, labels, method='generate', rngs={
       'noise': jax.random.fold_in(state.key, steps.EVAL_NOISE_SALT)})
   assert samples.shape == (1000, 32)
+  # Evaluation draws z from the model's own (uniform) noise too.
+  key = jax.random.PRNGKey(5)
+  np.testing.assert_allclose(
+      family.generate(state, labels[:50], key, 25),
+      state.model.apply({'params': state.params}, labels[:50],
+                        gan.draw_noise(key, (50, 100), 'uniform'), method='generate'),
+      rtol=1e-5, atol=1e-6)
   expected = max(evaluate.parzen_log_likelihood(samples, batch['x1'], batch['x1'], [sigma])[
       'test_mean'] for sigma in config.evaluation.parzen_sigmas)
   np.testing.assert_allclose(metrics['parzen'], expected, rtol=1e-5)

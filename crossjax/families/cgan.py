@@ -132,8 +132,10 @@ def validation_step(config):
 
 
 def generate(state, conditions: np.ndarray, key: jax.Array, batch_size: int) -> np.ndarray:
-  """G(z, c) for every row of `conditions`, z ~ N(0, I) from `key` (one draw per row)."""
-  z = np.asarray(jax.random.normal(key, (len(conditions), state.model.noise_dim)))
+  """G(z, c) for every row of `conditions`, z from `key` (one draw per row) by the model's
+  noise distribution."""
+  z = np.asarray(gan.draw_noise(key, (len(conditions), state.model.noise_dim),
+                                state.model.noise_distribution))
   apply = jax.jit(lambda params, chunk: state.model.apply(
       {'params': params}, chunk[0], chunk[1], method='generate'))
   return metrics.chunked(lambda chunk: apply(state.params, chunk), [conditions, z], batch_size)
