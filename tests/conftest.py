@@ -103,3 +103,8 @@ def pytest_collection_modifyitems(config, items):
     return LONGEST.index(name) if name in LONGEST else len(LONGEST)
 
   items.sort(key=rank)  # stable
+  if not os.environ.get('CROSSJAX_EXTENDED_TESTS'):
+    skip = pytest.mark.skip(reason='the extended tier: set CROSSJAX_EXTENDED_TESTS=1')
+    for item in items:
+      if item.get_closest_marker('extended') is not None:
+        item.add_marker(skip)

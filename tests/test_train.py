@@ -173,6 +173,7 @@ def wait_for_step(workdir, step, process, timeout=120):
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 # The cGAN: its two players' states, and half-written checkpoints; Deep CCA's bitwise resume
 # is checked after SIGTERM and SIGINT in test_preemption.py.
 @pytest.mark.parametrize('model', ['cgan'])
