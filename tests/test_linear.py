@@ -403,6 +403,7 @@ def planted_missing(views, seed=0, rate=0.25):
   return out
 
 
+@pytest.mark.slow  # compile-bound (two fits, masked moments): the slow tier
 def test_missing_views_use_pairwise_moments():
   pair = planted_missing(correlated_views(), seed=1)
   views = planted_missing(three_views(), seed=2)
