@@ -45,7 +45,7 @@ from crossjax.configs import dccae as dccae_config
 from crossjax.configs import mae as mae_config
 from crossjax.configs import splitae as splitae_config
 from crossjax.configs import vcca as vcca_config
-from crossjax.families import autoencoder, cgan, deep_cca, shared
+from crossjax.families import autoencoder, cgan, deep_cca, shared, split_autoencoder
 from crossjax.families import kernel as kernel_family
 from crossjax.train import loop, parallel, steps
 
@@ -611,11 +611,8 @@ class SplitAE(TransformerMixin, _Views, _Trained):
     return self
 
   def transform(self, views: Views) -> np.ndarray:
-    first = self._fitted_views(views)[0]
-    apply = jax.jit(lambda params, chunk: self.state_.model.apply(
-        {'params': params}, chunk[0], False, method='encode'))
-    return evaluate.chunked(lambda chunk: apply(self.state_.params[steps.PLAYER], chunk),
-                            [first], self.config_.evaluation.batch_size)
+    first = self._fitted_views(views)[0]  # checks that it is fitted first
+    return split_autoencoder.encoder(self.state_)(first, self.config_.evaluation.batch_size)
 
   def inverse_transform(self, codes: ArrayLike) -> list[np.ndarray] | np.ndarray:
     """Every view decoded from the codes: a list, or side by side where view_sizes is set."""

@@ -57,16 +57,22 @@ def build(config, example_batch, key, modules=None):
   return model, {steps.PLAYER: params}
 
 
+def encoder(state):
+  """(view 1, batch_size) -> view-1 codes (`model.encode`) of whole splits, compiled once."""
+  apply = jax.jit(lambda params, chunk: state.model.apply({'params': params}, chunk[0], False,
+                                                          method='encode'))
+  return lambda view, batch_size: metrics.chunked(
+      lambda chunk: apply(state.params[steps.PLAYER], chunk), [view], batch_size)
+
+
 def evaluate(state, splits, config, workdir) -> dict:
   """The protocols of evaluation.protocols on view-1 codes (`model.encode`); with
   evaluation.embedding_examples > 0, embedding.png: a t-SNE map of view-1 test codes."""
   if 'labels' not in splits['train']:
     return {}
-  apply = jax.jit(lambda params, chunk: state.model.apply({'params': params}, chunk[0], False,
-                                                          method='encode'))
+  encode = encoder(state)
   first = shared.view_keys(splits['train'])[0]
-  codes = {name: metrics.chunked(lambda chunk: apply(state.params[steps.PLAYER], chunk),
-                                 [split[first]], config.evaluation.batch_size)
+  codes = {name: encode(split[first], config.evaluation.batch_size)
            for name, split in splits.items()}
   labels = {name: split['labels'] for name, split in splits.items()}
   results = evaluators.run(config.evaluation.protocols, codes, labels, None, config.seed)
