@@ -292,7 +292,8 @@ def main(argv):
   markdown = '\n\n'.join([
       '## Out-of-core data: Deep CCA from memory-mapped .npy views',
       f'`./launch.sh bench data --size_gib={_SIZE_GIB.value:g} --steps={_STEPS.value} '
-      f'--shuffle={_SHUFFLE.value}`. '
+      f'--shuffle={_SHUFFLE.value} --rounds={_ROUNDS.value}'
+      f'{"" if _REFERENCE_RUN.value else " --noreference_run"}`. '
       f'Machine: {machine["cpu_count"]} CPUs, {memory_bytes() / GIB:.1f} GiB memory, '
       f'{machine["devices"]}; jax {machine["jax"]}; commit {machine["commit"]}; '
       f'{machine["date"]}. Two float32 views of {rows} rows x {FEATURES} features, '
