@@ -170,8 +170,11 @@ def njw_spectral_clustering(features: np.ndarray, n_clusters: int, neighbours: i
   which ARPACK spins for hours (it did on Deep CCA codes of noisy MNIST with widths of 0.25 x
   the median k-th neighbour distance). A graph with more connected components than clusters
   raises `UnclusterableGraph`, as does ARPACK not converging within `max_restarts`. The
-  eigenvectors are the smallest of the normalised Laplacian I - D^{-1/2} W D^{-1/2}, by ARPACK
-  in shift-invert mode just below 0 (as scikit-learn's `spectral_embedding`)."""
+  eigenvectors are the top ones of D^{-1/2} W D^{-1/2} (the smallest of the normalised
+  Laplacian), by ARPACK's Lanczos on the largest algebraic eigenvalues: sparse products only.
+  scikit-learn's `spectral_embedding` uses shift-invert instead, whose sparse LU of the
+  Laplacian fills in on well-connected graphs: 19-55 s a graph on 10,000 linear-CCA codes of
+  noisy MNIST, against 0.13-0.20 s here, with the same clusters."""
   from scipy.sparse import csgraph  # pylint: disable=import-outside-toplevel
   from scipy.sparse.linalg import (  # pylint: disable=import-outside-toplevel
       ArpackNoConvergence, eigsh)
@@ -187,11 +190,13 @@ def njw_spectral_clustering(features: np.ndarray, n_clusters: int, neighbours: i
   if components > n_clusters:
     raise UnclusterableGraph(f'{components} connected components for {n_clusters} clusters '
                              f'(k = {neighbours}, width {width:.3g})')
-  laplacian = csgraph.laplacian(graph, normed=True).tocsr()
-  laplacian.setdiag(1.0)  # isolated points (degree 0) as scikit-learn treats them
+  degrees = np.asarray(graph.sum(axis=1)).ravel()
+  # Isolated points (degree 0) get a zero row: eigenvalue 0, as scikit-learn's Laplacian 1.
+  scale = np.where(degrees > 0, 1.0 / np.sqrt(np.where(degrees > 0, degrees, 1.0)), 0.0)
+  adjacency = graph.multiply(scale[:, None]).multiply(scale[None, :]).tocsr()
   start = np.random.default_rng(seed).uniform(-1.0, 1.0, graph.shape[0])
   try:
-    _, vectors = eigsh(laplacian, k=n_clusters, sigma=-1e-5, which='LM', tol=0.0, v0=start,
+    _, vectors = eigsh(adjacency, k=n_clusters, which='LA', tol=0.0, v0=start,
                        maxiter=max_restarts)
   except ArpackNoConvergence as error:
     raise UnclusterableGraph(f'ARPACK did not converge in {max_restarts} restarts '
