@@ -16,7 +16,8 @@ the one code path of every fit. `fit_pls` is PLS-SVD at c = 1 or canonical PLS w
 it compiles once per shape and dtype (ridges and shrinkages are traced: a grid search over them
 does not recompile), and it accepts arrays sharded over the sample axis (XLA reduces the
 covariances across devices). Every fit is computed from the means and covariance blocks (one
-pass over the data): the weights, the correlations and what `predict` needs.
+pass over the data): the weights, the correlations and what `predict` needs (PLS-SVD, which
+needs no S_ii for its weights, takes a second pass for S_ii W_i instead of computing S_ii).
 `crossjax.estimators` wraps them for scikit-learn (`Pipeline`, `GridSearchCV`).
 
 Missing views (cca_zoo issue #14). A row that is NaN in every feature of a view is that
@@ -138,46 +139,56 @@ def _chunk_rows(views) -> int:
 def _moments(views, pairs, chunk_rows: int, missing: bool):
   """Means and covariance blocks Sigma_ij = (X_i - m_i)^T (X_j - m_j) / (n - 1), (i, j) in pairs.
 
-  With chunk_rows, rows are accumulated chunk by chunk (`lax.scan`) so that each centred chunk
-  stays in cache instead of whole centred copies going through memory: about a quarter faster
-  on a CPU. Arrays sharded over devices take one product per block, reduced across devices.
-
   With missing, rows that are NaN (whole rows: checked before) are missing from their view:
   m_i averages the n_i rows where view i is observed, and Sigma_ij sums over the n_ij rows
   where both views are, divided by n_ij - 1 (pairwise deletion). Missing rows are zeroed after
-  centring, so they add nothing to any product.
+  centring, so they add nothing to any product (see `_centred_row_sums`).
   """
-  n = views[0].shape[0]
-  if missing:
-    observed = [(~jnp.isnan(v[:, 0])).astype(v.dtype) for v in views]
-    means = [jnp.nansum(v, axis=0) / jnp.sum(o) for v, o in zip(views, observed)]
-    divisors = [observed[i] @ observed[j] - 1 for i, j in pairs]
-  else:
-    means = [jnp.mean(v, axis=0) for v in views]
-    divisors = [n - 1] * len(pairs)
+  means, divisors = _means_and_divisors(views, pairs, missing)
+  sums = _centred_row_sums(views, means, lambda centred: [centred[i].T @ centred[j]
+                                                          for i, j in pairs],
+                           chunk_rows, missing)
+  return means, {pair: total / divisor for pair, total, divisor in zip(pairs, sums, divisors)}
 
-  def products(rows):
+
+def _means_and_divisors(views, pairs, missing: bool):
+  """The views' means and, per pair (i, j), n_ij - 1 (n - 1 without missing rows)."""
+  if not missing:
+    return [jnp.mean(v, axis=0) for v in views], [views[0].shape[0] - 1] * len(pairs)
+  observed = [(~jnp.isnan(v[:, 0])).astype(v.dtype) for v in views]
+  means = [jnp.nansum(v, axis=0) / jnp.sum(o) for v, o in zip(views, observed)]
+  return means, [observed[i] @ observed[j] - 1 for i, j in pairs]
+
+
+def _centred_row_sums(views, means, products, chunk_rows: int, missing: bool) -> list:
+  """products(centred rows of every view), a list of sums over rows, summed over all rows.
+
+  With chunk_rows, rows are accumulated chunk by chunk (`lax.scan`) so that each centred chunk
+  stays in cache instead of whole centred copies going through memory: about a quarter faster
+  on a CPU. Arrays sharded over devices take one product per block, reduced across devices.
+  With missing, NaN (missing) rows are zeroed after centring.
+  """
+  def of_rows(rows):
     centred = [v - m for v, m in zip(rows, means)]
     if missing:
       centred = [jnp.where(jnp.isnan(c), 0.0, c) for c in centred]
-    return [centred[i].T @ centred[j] for i, j in pairs]
+    return products(centred)
 
+  n = views[0].shape[0]
   if not chunk_rows or n < 2 * chunk_rows:
-    sums = products(views)
-  else:
-    chunks = n // chunk_rows
-    zeros = [jnp.zeros((views[i].shape[1], views[j].shape[1]), views[0].dtype)
-             for i, j in pairs]
+    return of_rows(views)
+  chunks = n // chunk_rows
+  zeros = [jnp.zeros(total.shape, total.dtype)
+           for total in jax.eval_shape(of_rows, [v[:chunk_rows] for v in views])]
 
-    def add_chunk(acc, start):
-      # Chunks sliced inside the loop: no copy of the views' whole rows.
-      rows = [jax.lax.dynamic_slice_in_dim(v, start, chunk_rows) for v in views]
-      return [a + p for a, p in zip(acc, products(rows))], None
+  def add_chunk(acc, start):
+    # Chunks sliced inside the loop: no copy of the views' whole rows.
+    rows = [jax.lax.dynamic_slice_in_dim(v, start, chunk_rows) for v in views]
+    return [a + p for a, p in zip(acc, of_rows(rows))], None
 
-    sums, _ = jax.lax.scan(add_chunk, zeros, jnp.arange(chunks) * chunk_rows)
-    tails = products([v[chunks * chunk_rows:] for v in views])
-    sums = [total + tail for total, tail in zip(sums, tails)]
-  return means, {pair: total / divisor for pair, total, divisor in zip(pairs, sums, divisors)}
+  sums, _ = jax.lax.scan(add_chunk, zeros, jnp.arange(chunks) * chunk_rows)
+  tails = of_rows([v[chunks * chunk_rows:] for v in views])
+  return [total + tail for total, tail in zip(sums, tails)]
 
 
 def _regularised(sigma, r, c):
@@ -200,15 +211,20 @@ def _pairwise_correlations(views, weights) -> Array:
              for i, j in pairs) / len(pairs)
 
 
-def _finish(means, sigma, weights, variance_ridges=None):
+def _finish(means, sigma, weights, variance_ridges=None, feature_covariances=None):
   """The params of a fit from its moments and weights, and the finiteness flags of the means.
 
   Everything but the weights comes from the covariance blocks (see `LinearCCAParams`), so no
   fit passes over the data again. variance_ridges: the r_i added to each view's variance in
-  `correlations` (`fit_cca`), or None for the plain correlations.
+  `correlations` (`fit_cca`), or None for the plain correlations. feature_covariances: the
+  S_ii W_i where sigma lacks the diagonal blocks S_ii (PLS-SVD), else None.
   """
   m = len(weights)
-  blocks = {(i, j): weights[i].T @ sigma[i, j] @ weights[j] for i in range(m) for j in range(i, m)}
+  if feature_covariances is None:
+    feature_covariances = tuple(sigma[i, i] @ w for i, w in enumerate(weights))
+  blocks = {(i, j): weights[i].T @ (feature_covariances[i] if i == j
+                                    else sigma[i, j] @ weights[j])
+            for i in range(m) for j in range(i, m)}
   variate_covariance = jnp.stack([jnp.stack([blocks[i, j] if i <= j else blocks[j, i].T
                                              for j in range(m)]) for i in range(m)])
   variances = [jnp.diag(blocks[i, i]) for i in range(m)]
@@ -218,8 +234,7 @@ def _finish(means, sigma, weights, variance_ridges=None):
   pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
   correlations = sum(_safe_divide(jnp.diag(blocks[i, j]), jnp.sqrt(variances[i] * variances[j]))
                      for i, j in pairs) / len(pairs)
-  feature_covariances = tuple(sigma[i, i] @ w for i, w in enumerate(weights))
-  params = LinearCCAParams(tuple(means), tuple(weights), correlations, feature_covariances,
+  params = LinearCCAParams(tuple(means), tuple(weights), correlations, tuple(feature_covariances),
                            variate_covariance)
   # Finite means <=> finite values (see objectives.raise_if_not_finite): no extra pass.
   return params, tuple(objectives.all_finite(mean) for mean in means)
@@ -282,9 +297,9 @@ def _run(jitted_fit, views, *penalties, **static) -> LinearCCAParams:
 @functools.partial(jax.jit, static_argnames=('k', 'rcond', 'chunk_rows', 'missing'))
 def _fit_cca(views, ridges, shrinkages, *, k, rcond, chunk_rows, missing):
   means, sigma = _moments(views, [(0, 0), (1, 1), (0, 1)], chunk_rows, missing)
-  w1, w2 = (objectives.inverse_sqrt_psd(_regularised(sigma[i, i], r, c), rcond)
+  w1, w2 = (objectives.whitening(_regularised(sigma[i, i], r, c), r + c, rcond)
             for i, (r, c) in enumerate(zip(ridges, shrinkages)))
-  u, _, vt = jnp.linalg.svd(w1 @ sigma[0, 1] @ w2, full_matrices=False)
+  u, _, vt = jnp.linalg.svd(w1.T @ sigma[0, 1] @ w2, full_matrices=False)
   return _finish(means, sigma, (w1 @ u[:, :k], w2 @ vt[:k].T), ridges)
 
 
@@ -305,6 +320,22 @@ def fit_cca(x1_NxD, x2_NxE, k: int | None = None, r1: float = 0.0, r2: float = 0
   """
   (x1, x2), ridges, shrinkages, k = _prepare([x1_NxD, x2_NxE], [r1, r2], shrinkage, k)
   return _run(_fit_cca, (x1, x2), ridges, shrinkages, k=k, rcond=rcond)
+
+
+@functools.partial(jax.jit, static_argnames=('k', 'chunk_rows', 'missing'))
+def _fit_pls_svd(views, *, k, chunk_rows, missing):
+  # Only S12 is needed for the weights; the S_ii W_i of the params take a second, cheap pass
+  # (2 n d_i k flops against n d_i^2 for S_ii).
+  pairs = [(0, 1), (0, 0), (1, 1)]
+  means, divisors = _means_and_divisors(views, pairs, missing)
+  (s12,) = _centred_row_sums(views, means, lambda c: [c[0].T @ c[1]], chunk_rows, missing)
+  s12 = s12 / divisors[0]
+  u, _, vt = jnp.linalg.svd(s12, full_matrices=False)
+  weights = (u[:, :k], vt[:k].T)
+  products = _centred_row_sums(views, means, lambda c: [x.T @ (x @ w) for x, w in
+                                                        zip(c, weights)], chunk_rows, missing)
+  return _finish(means, {(0, 1): s12}, weights,
+                 feature_covariances=[p / d for p, d in zip(products, divisors[1:])])
 
 
 def _loading(sigma, w):
@@ -338,8 +369,9 @@ def fit_pls(x1_NxD, x2_NxE, k: int | None = None, mode: str = 'svd') -> LinearCC
   """Partial least squares of two views: maximise cov(X1 w1, X2 w2) with ||w_i|| = 1.
 
   mode 'svd': PLS-SVD (Wegelin 2000, scikit-learn's `PLSSVD`; cca_zoo's `PLS`): the top-k
-    singular vectors of S12, i.e. `fit_cca` with shrinkage 1. The scores of different
-    components are correlated within a view.
+    singular vectors of S12, i.e. `fit_cca` with shrinkage 1, without computing S11 and S22
+    (the feature covariances S_ii W_i take a second pass over the data instead). The scores of
+    different components are correlated within a view.
   mode 'canonical': canonical PLS, Wegelin's PLS-W2A (scikit-learn's `PLSCanonical`): one
     component at a time, w_j and c_j the top singular pair of the current S12, then each view
     deflated by its own score t = X w (X <- X - t p^T, p = X^T t / t^T t, and alike for the
@@ -350,12 +382,10 @@ def fit_pls(x1_NxD, x2_NxE, k: int | None = None, mode: str = 'svd') -> LinearCC
   `correlations` are the plain training correlations of the scores (`LinearCCAParams`), not
   the covariances the method maximises. All-NaN rows are missing samples (module docstring).
   """
-  if mode == 'svd':
-    return fit_cca(x1_NxD, x2_NxE, k, shrinkage=1.0)
-  if mode != 'canonical':
+  if mode not in ('svd', 'canonical'):
     raise ValueError(f"mode must be 'svd' or 'canonical', got {mode!r}")
   views, _, _, k = _prepare([x1_NxD, x2_NxE], [0.0, 0.0], 0.0, k)
-  return _run(_fit_pls_canonical, views, k=k)
+  return _run(_fit_pls_svd if mode == 'svd' else _fit_pls_canonical, views, k=k)
 
 
 # ------------------------------------------------------------------------- MCCA and GCCA
@@ -373,32 +403,34 @@ def _whitened_joint_eigh(views, ridges, shrinkages, rcond, chunk_rows, missing,
   """Eigendecomposition of D^{-1/2} Sigma D^{-1/2}, D = blockdiag(C_i), C_i the regularised
   covariances; with regularised_diagonal, Sigma's diagonal blocks S_ii are replaced by C_i.
 
-  Returns means, the covariance blocks, the C_i, their inverse square roots, eigenvalues
+  Returns means, the covariance blocks, the C_i, their whitenings W_i (W_i^T C_i W_i = I, see
+  `objectives.whitening`: D^{-1/2} stands for blockdiag(W_i) and its transpose), eigenvalues
   (descending) and the eigenvectors split into per-view blocks.
   """
   m = len(views)
   means, sigma = _moments(views, [(i, j) for i in range(m) for j in range(i, m)], chunk_rows,
                           missing)
   covs = [_regularised(sigma[i, i], r, c) for i, (r, c) in enumerate(zip(ridges, shrinkages))]
-  inv_sqrts = [objectives.inverse_sqrt_psd(c, rcond) for c in covs]
-  whitened = {(i, j): inv_sqrts[i] @ (covs[i] if i == j and regularised_diagonal
-                                      else sigma[i, j]) @ inv_sqrts[j]
+  whitenings = [objectives.whitening(cov, r + c, rcond)
+                for cov, r, c in zip(covs, ridges, shrinkages)]
+  whitened = {(i, j): whitenings[i].T @ (covs[i] if i == j and regularised_diagonal
+                                         else sigma[i, j]) @ whitenings[j]
               for i in range(m) for j in range(i, m)}
   joint = jnp.block([[whitened[i, j] if i <= j else whitened[j, i].T for j in range(m)]
                      for i in range(m)])
   eigenvalues, eigenvectors = jnp.linalg.eigh(joint)
   splits = np.cumsum([v.shape[1] for v in views])[:-1]
   blocks = jnp.split(eigenvectors[:, ::-1], splits, axis=0)
-  return means, sigma, covs, inv_sqrts, eigenvalues[::-1], blocks
+  return means, sigma, covs, whitenings, eigenvalues[::-1], blocks
 
 
 @functools.partial(jax.jit, static_argnames=('k', 'rcond', 'chunk_rows', 'missing'))
 def _fit_mcca(views, ridges, shrinkages, *, k, rcond, chunk_rows, missing):
-  means, sigma, covs, inv_sqrts, _, blocks = _whitened_joint_eigh(
+  means, sigma, covs, whitenings, _, blocks = _whitened_joint_eigh(
       views, ridges, shrinkages, rcond, chunk_rows, missing, regularised_diagonal=True)
   weights = []
-  for cov, inv_sqrt, block in zip(covs, inv_sqrts, blocks):
-    w = inv_sqrt @ block[:, :k]
+  for cov, whitening, block in zip(covs, whitenings, blocks):
+    w = whitening @ block[:, :k]
     variance = jnp.sum(w * (cov @ w), axis=0)
     weights.append(w * _safe_divide(1.0, jnp.sqrt(variance)))
   return _finish(means, sigma, weights)
@@ -423,12 +455,12 @@ def fit_mcca(views: Sequence, k: int | None = None, r: float | Sequence[float] =
 
 @functools.partial(jax.jit, static_argnames=('k', 'rcond', 'chunk_rows', 'missing'))
 def _fit_gcca(views, ridges, shrinkages, *, k, rcond, chunk_rows, missing):
-  means, sigma, _, inv_sqrts, eigenvalues, blocks = _whitened_joint_eigh(
+  means, sigma, _, whitenings, eigenvalues, blocks = _whitened_joint_eigh(
       views, ridges, shrinkages, rcond, chunk_rows, missing, regularised_diagonal=False)
   # The consensus G (unit-variance columns) is the sum of the view projections X_i W_i:
   # G = sum_i X_i C_i^{-1/2} u_i / sqrt(lambda) up to the (n - 1) scaling.
   scale = _safe_divide(1.0, jnp.sqrt(eigenvalues[:k]))
-  weights = [inv_sqrt @ block[:, :k] * scale for inv_sqrt, block in zip(inv_sqrts, blocks)]
+  weights = [whitening @ block[:, :k] * scale for whitening, block in zip(whitenings, blocks)]
   return _finish(means, sigma, weights)
 
 

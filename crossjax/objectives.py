@@ -28,6 +28,7 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.linalg
 
 Array = jax.Array
 
@@ -156,6 +157,30 @@ def inverse_sqrt_psd(sigma_DxD: Array, rcond: float = DEFAULT_RCOND) -> Array:
   keep = eigenvalues > rcond * jnp.max(eigenvalues)
   inv_sqrt = jnp.where(keep, jax.lax.rsqrt(jnp.where(keep, eigenvalues, 1.0)), 0.0)
   return (eigenvectors * inv_sqrt) @ eigenvectors.T
+
+
+def whitening(cov_DxD: Array, floor: float | Array, rcond: float = DEFAULT_RCOND) -> Array:
+  """A whitening W (W^T C W = I) of a regularised covariance C whose eigenvalues are at least
+  floor (the ridge plus shrinkage added to a PSD covariance; 0 if none).
+
+  Where floor > rcond * ||C||_F, no eigenvalue of C can fall under `inverse_sqrt_psd`'s cut
+  (||C||_F bounds the largest), so W is the inverse Cholesky factor L^{-T} (C = L L^T): a
+  Cholesky and a triangular inverse, several times cheaper than an eigendecomposition. Else,
+  or where rounding leaves the factor non-finite, W = C^{+1/2} (`inverse_sqrt_psd`). The two
+  differ by an orthogonal rotation (L^{-T} = C^{-1/2} Q), which closed-form CCA, MCCA and GCCA
+  absorb into their SVD or eigenvectors: the same weights, up to the signs of components.
+  """
+  def by_eigh(cov):
+    return inverse_sqrt_psd(cov, rcond)
+
+  def by_cholesky(cov):
+    factor = jnp.linalg.cholesky(cov)
+    inverse = jax.scipy.linalg.solve_triangular(
+        factor, jnp.eye(cov.shape[0], dtype=cov.dtype), lower=True)
+    return jax.lax.cond(jnp.all(jnp.isfinite(inverse)), lambda c: inverse.T, by_eigh, cov)
+
+  definite = floor > rcond * jnp.linalg.norm(cov_DxD)
+  return jax.lax.cond(definite, by_cholesky, by_eigh, cov_DxD)
 
 
 def _check_positive_definite(factor: Array, view: int, r_name: str) -> None:

@@ -545,5 +545,11 @@ def test_missing_views_chunked_sharded_and_gcca_match_reference():
       assert_weights(mcca, gep_weights(blocks, 2, ridges, shrinkages))
       for ours, mean in zip(mcca.means, means):
         np.testing.assert_allclose(ours, mean, rtol=1e-12)
+      # PLS-SVD of the first two views: S12's singular vectors, and S_ii W_i from its own pass.
+      pls = linear.fit_pls(*inputs[:2], 2)
+      assert_weights(pls, gep_weights([row[:2] for row in blocks[:2]], 2, [0.0] * 2, [1.0] * 2))
+      for i in range(2):
+        np.testing.assert_allclose(pls.feature_covariances[i],
+                                   blocks[i][i] @ np.asarray(pls.weights[i]), rtol=1e-10)
     assert_weights(linear.fit_gcca(small, 2, ridges),
                    gep_weights(blocks, 2, ridges, shrinkages, regularised_diagonal=False))

@@ -330,3 +330,23 @@ class TensorCCAGradientTest(parameterized.TestCase):
                                                                 max(r, 1e-3)))
       self.assertTrue(np.isfinite(fn(z1, z2)))
       check_grads(fn, (z1, z2), order=1, modes=['rev'], eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+def test_whitening_by_cholesky_where_the_floor_allows_else_by_eigh():
+  rng = np.random.default_rng(0)
+  a = rng.normal(size=(30, 6))
+  sigma = a.T @ a / 29
+  rank_deficient = sigma.copy()
+  rank_deficient[:, 5] = rank_deficient[5, :] = 0.0
+  whiten = jax.jit(objectives.whitening)
+  with jax.enable_x64(True):
+    regularised = 0.9 * sigma + 0.1 * np.eye(6)
+    by_cholesky = np.asarray(whiten(regularised, 0.1))
+    np.testing.assert_allclose(by_cholesky.T @ regularised @ by_cholesky, np.eye(6), atol=1e-12)
+    np.testing.assert_allclose(np.tril(by_cholesky, -1), 0.0)  # L^{-T}: upper triangular
+    # No floor (CCA, r = c = 0): the pseudo-inverse square root, which drops the null direction.
+    np.testing.assert_allclose(whiten(rank_deficient, 0.0),
+                               objectives.inverse_sqrt_psd(rank_deficient), atol=1e-12)
+    # A floor the matrix does not have: the factor is not finite, and eigh answers.
+    np.testing.assert_allclose(whiten(rank_deficient, 1.0),
+                               objectives.inverse_sqrt_psd(rank_deficient), atol=1e-12)
