@@ -164,8 +164,10 @@ def _centred_row_sums(views, means, products, chunk_rows: int, missing: bool) ->
   """products(centred rows of every view), a list of sums over rows, summed over all rows.
 
   With chunk_rows, rows are accumulated chunk by chunk (`lax.scan`) so that each centred chunk
-  stays in cache instead of whole centred copies going through memory: about a quarter faster
-  on a CPU. Arrays sharded over devices take one product per block, reduced across devices.
+  stays in cache instead of whole centred copies going through memory (ridge CCA of 200 + 150
+  features on 2 CPU cores: 7 % faster than one product at 54,000 rows in float32, 5 % at 8,000
+  in float64, 8 % slower at 5,000, two chunks and a tail). Arrays sharded over devices take one
+  product per block, reduced across devices.
   With missing, NaN (missing) rows are zeroed after centring.
   """
   def of_rows(rows):
