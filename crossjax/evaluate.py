@@ -174,8 +174,10 @@ def njw_spectral_clustering(features: np.ndarray, n_clusters: int, neighbours: i
   Laplacian), by ARPACK's Lanczos on the largest algebraic eigenvalues: sparse products only.
   scikit-learn's `spectral_embedding` uses shift-invert instead, whose sparse LU of the
   Laplacian fills in on well-connected graphs: 19-55 s a graph on 10,000 linear-CCA codes of
-  noisy MNIST, against 0.13-0.20 s here, with the same clusters."""
-  from scipy.sparse import csgraph  # pylint: disable=import-outside-toplevel
+  noisy MNIST, against 0.13-0.20 s here, with the same clusters. Where Lanczos does not
+  converge (nearly disconnected groups: top eigenvalues within ~1e-4 of each other), shift-
+  invert just below the Laplacian's 0 (as scikit-learn's), which pulls them apart, is tried."""
+  from scipy.sparse import csgraph, identity  # pylint: disable=import-outside-toplevel
   from scipy.sparse.linalg import (  # pylint: disable=import-outside-toplevel
       ArpackNoConvergence, eigsh)
   from sklearn.cluster import KMeans  # pylint: disable=import-outside-toplevel
@@ -198,9 +200,15 @@ def njw_spectral_clustering(features: np.ndarray, n_clusters: int, neighbours: i
   try:
     _, vectors = eigsh(adjacency, k=n_clusters, which='LA', tol=0.0, v0=start,
                        maxiter=max_restarts)
-  except ArpackNoConvergence as error:
-    raise UnclusterableGraph(f'ARPACK did not converge in {max_restarts} restarts '
-                             f'(k = {neighbours}, width {width:.3g})') from error
+  except ArpackNoConvergence:
+    laplacian = (identity(graph.shape[0], format='csr') - adjacency).tocsc()
+    try:
+      _, vectors = eigsh(laplacian, k=n_clusters, sigma=-1e-5, which='LM', tol=0.0, v0=start,
+                         maxiter=max_restarts)
+    except ArpackNoConvergence as error:
+      raise UnclusterableGraph(f'ARPACK did not converge in {max_restarts} restarts, by '
+                               f'Lanczos or shift-invert (k = {neighbours}, width '
+                               f'{width:.3g})') from error
   rows = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
   return KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(rows)
 
