@@ -36,7 +36,9 @@ dropped instead of being blown up into spurious correlations (see
 `objectives.inverse_sqrt_psd`). This is what makes r = 0 work on MNIST halves, whose border
 pixels are constant (test total correlation 28.4 for k = 50, as the paper's 28.0; a textbook
 fit with a machine-epsilon cut-off overfits rare pixels and gets 27.9, a peer library 17.5).
-Give r > 0 for ridge CCA as well.
+Give r > 0 for ridge CCA as well. Where the ridge and shrinkage bound the eigenvalues away from
+the cut, no direction can be dropped and an inverse Cholesky factor whitens instead, the same
+weights for less work (`objectives.whitening`).
 """
 
 from __future__ import annotations
@@ -217,7 +219,7 @@ def _finish(means, sigma, weights, variance_ridges=None, feature_covariances=Non
   """The params of a fit from its moments and weights, and the finiteness flags of the means.
 
   Everything but the weights comes from the covariance blocks (see `LinearCCAParams`), so no
-  fit passes over the data again. variance_ridges: the r_i added to each view's variance in
+  fit passes over the data again (but PLS-SVD, below). variance_ridges: the r_i added to each view's variance in
   `correlations` (`fit_cca`), or None for the plain correlations. feature_covariances: the
   S_ii W_i where sigma lacks the diagonal blocks S_ii (PLS-SVD), else None.
   """
