@@ -128,6 +128,13 @@ def test_stepdown_matches_numpy_reference(r1, r2):
   np.testing.assert_array_equal(result.p_values_fwer, fwer)
   assert result.num_permutations == 30
   if r1 == 0.0:
+    # The permuted products on a CPU (NumPy's BLAS) and elsewhere (XLA's, run here on a CPU).
+    square = np.concatenate([np.arange(N)[None], drawn]).astype(np.int32)
+    naive = np.concatenate([x1[p].T @ x2 for p in square])
+    with jax.enable_x64(True):
+      for products in (inference._permuted_products, inference._permuted_products_xla):
+        np.testing.assert_allclose(jax.jit(products)(x1, x2, square), naive, rtol=1e-12,
+                                   atol=1e-12)
     # Invariance to invertible maps of each view, as CCA has (permcca.m's completion
     # null(A^T), in the raw variables' coefficients, lacks it where D != E).
     mix = np.random.default_rng(2).standard_normal((7, 7))
@@ -136,7 +143,6 @@ def test_stepdown_matches_numpy_reference(r1, r2):
                                          permutations=drawn, chunk=7)
     np.testing.assert_allclose(mixed.null_distribution, expected[1:], rtol=1e-8, atol=1e-11)
     # The authors' code, ported, where D = E (nothing to complete): the same statistics.
-    square = np.concatenate([np.arange(N)[None], drawn])
     with jax.enable_x64(True):
       ours = inference.stepdown_statistics(x1[:, :3], x2, square, 3)
     np.testing.assert_allclose(ours, permcca_reference(x1[:, :3], x2, square, 3), rtol=1e-9)
