@@ -364,28 +364,43 @@ def _permuted_products_xla(u_NxD: Array, v_NxE: Array, permutations_BxN: Array) 
   return jax.lax.dot_general(permuted, v_NxE, (((0,), (0,)), ((), ())))
 
 
-def _permuted_products_numpy(u_NxD, v_NxE, permutations_BxN) -> np.ndarray:
-  """`_permuted_products_xla` in NumPy (its BLAS), for `jax.pure_callback`."""
-  u_NxD, v_NxE = np.asarray(u_NxD), np.asarray(v_NxE)
+def _words(x: Array) -> Array:
+  """x's bits as uint32 (a trailing axis of 2 for 64-bit floats). JAX converts a callback's
+  arguments and results under the x64 setting of the thread that runs it, which
+  `jax.enable_x64` sets on the caller's thread only: float64 reached a callback run on XLA's
+  worker thread as float32. Bits cross unchanged."""
+  return jax.lax.bitcast_convert_type(x, jnp.uint32)
+
+
+def _permuted_products_numpy(dtype, u_words, v_words, permutations_BxN) -> np.ndarray:
+  """`_permuted_products_xla` in NumPy (its BLAS) on `_words`, for `jax.pure_callback`."""
+  u_NxD, v_NxE = (np.asarray(w).view(dtype).reshape(w.shape[:2]) for w in (u_words, v_words))
   permuted = np.take(u_NxD, np.asarray(permutations_BxN).T, axis=0)
-  return permuted.reshape(u_NxD.shape[0], -1).T @ v_NxE
+  product = permuted.reshape(u_NxD.shape[0], -1).T @ v_NxE
+  return product.view(np.uint32).reshape(product.shape + u_words.shape[2:])
 
 
 def _permuted_products(u_NxD: Array, v_NxE: Array, permutations_BxN: Array) -> Array:
   """[U[pi_1], ..., U[pi_B]]^T V: (B D, E), the permutation test's cost (2 n D E B flops).
 
   On a CPU, NumPy's gather and BLAS product through `jax.pure_callback`: for 8 permutations of
-  10,000 x (300, 300) on 2 cores, 348 ms against XLA's 481 ms in float64 and 190 against 240
+  10,000 x (300, 300) on 2 cores, 415 ms against XLA's 531 ms in float64 and 226 against 301
   ms in float32 (XLA's CPU dot is Eigen's in float64, jax-ml/jax#3832). Elsewhere XLA's.
   (Covariances for the closed forms stay XLA's: there the callbacks, inside the chunked scan,
   made ridge CCA of 5000 x (200, 150) 2x slower.)
   """
-  result = jax.ShapeDtypeStruct((permutations_BxN.shape[0] * u_NxD.shape[1], v_NxE.shape[1]),
-                                jnp.result_type(u_NxD, v_NxE))
+  dtype = jnp.result_type(u_NxD, v_NxE)
+  u_NxD, v_NxE = u_NxD.astype(dtype), v_NxE.astype(dtype)
+  if dtype.itemsize not in (4, 8):
+    return _permuted_products_xla(u_NxD, v_NxE, permutations_BxN)
 
   def on_host(u, v, permutations):
-    return jax.pure_callback(_permuted_products_numpy, result, u, v, permutations,
-                             vmap_method='sequential')
+    u_words, v_words = _words(u), _words(v)
+    product = (permutations.shape[0] * u.shape[1], v.shape[1])
+    words = jax.ShapeDtypeStruct(product + u_words.shape[2:], jnp.uint32)
+    return jax.lax.bitcast_convert_type(
+        jax.pure_callback(functools.partial(_permuted_products_numpy, np.dtype(dtype)), words,
+                          u_words, v_words, permutations, vmap_method='sequential'), dtype)
 
   return jax.lax.platform_dependent(u_NxD, v_NxE, permutations_BxN, cpu=on_host,
                                     default=_permuted_products_xla)

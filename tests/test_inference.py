@@ -2,6 +2,7 @@
 references (naive loops written here), calibration under the null and bad input."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.linalg
@@ -128,13 +129,19 @@ def test_stepdown_matches_numpy_reference(r1, r2):
   np.testing.assert_array_equal(result.p_values_fwer, fwer)
   assert result.num_permutations == 30
   if r1 == 0.0:
-    # The permuted products on a CPU (NumPy's BLAS) and elsewhere (XLA's, run here on a CPU).
+    # The permuted products on a CPU (NumPy's BLAS) and elsewhere (XLA's, run here on a CPU),
+    # queued behind a running product: the CPU's callback then runs on XLA's worker thread,
+    # outside the caller's enable_x64, where float64 values would arrive as float32.
     square = np.concatenate([np.arange(N)[None], drawn]).astype(np.int32)
     naive = np.concatenate([x1[p].T @ x2 for p in square])
     with jax.enable_x64(True):
+      busy = jax.jit(lambda a: jnp.sum(a @ a))
       for products in (inference._permuted_products, inference._permuted_products_xla):
-        np.testing.assert_allclose(jax.jit(products)(x1, x2, square), naive, rtol=1e-12,
-                                   atol=1e-12)
+        after = jax.jit(lambda wait, a, b, p: products(a + 0.0 * wait, b, p))
+        for _ in range(2):
+          result = after(busy(jnp.ones((1000, 1000))), x1, x2, square)
+          assert result.dtype == np.float64
+          np.testing.assert_allclose(result, naive, rtol=1e-12, atol=1e-12)
     # Invariance to invertible maps of each view, as CCA has (permcca.m's completion
     # null(A^T), in the raw variables' coefficients, lacks it where D != E).
     mix = np.random.default_rng(2).standard_normal((7, 7))
