@@ -139,9 +139,9 @@ def test_stepdown_matches_numpy_reference(r1, r2):
       for products in (inference._permuted_products, inference._permuted_products_xla):
         after = jax.jit(lambda wait, a, b, p: products(a + 0.0 * wait, b, p))
         for _ in range(2):
-          result = after(busy(jnp.ones((1000, 1000))), x1, x2, square)
-          assert result.dtype == np.float64
-          np.testing.assert_allclose(result, naive, rtol=1e-12, atol=1e-12)
+          permuted_products = after(busy(jnp.ones((1000, 1000))), x1, x2, square)
+          assert permuted_products.dtype == np.float64
+          np.testing.assert_allclose(permuted_products, naive, rtol=1e-12, atol=1e-12)
     # Invariance to invertible maps of each view, as CCA has (permcca.m's completion
     # null(A^T), in the raw variables' coefficients, lacks it where D != E).
     mix = np.random.default_rng(2).standard_normal((7, 7))
