@@ -11,6 +11,10 @@ that only the objective differs from its DCCA row. Every loss sees the whole glo
 (its negatives or batch statistics) on any number of devices. objective.name 'tcca': deep
 tensor CCA's objective, for two views the sum of squared canonical correlations.
 
+SigLIP needs a warm-up here: at the constant learning rate its loss stops at that of constant
+codes (7.907) after about 100 steps; `./launch.sh reproduce siglip_noisy_mnist` adds
+--config.optimizer.schedule=cosine --config.optimizer.warmup_steps=100.
+
 Run:    ./launch.sh train crossjax/configs/contrastive_noisy_mnist.py --config.objective.name=vicreg
 Smoke:  ./launch.sh train crossjax/configs/contrastive_noisy_mnist.py:smoke
 """
