@@ -298,11 +298,11 @@ def table() -> str:
             '-10) trains with a linear warm-up over 100 steps, then cosine decay: at the '
             "others' constant learning rate its loss stopped after about 100 steps at 7.907, "
             'the loss of codes that do not depend on the input (every pair at one cosine, 0.31), '
-            'and learning the scale and bias, as the SigLIP paper does, left the same collapse '
-            "in a 250-step check. Noisy MNIST's pairs share only their class: in a batch of "
-            "1000, about 100 of a row's 999 negatives are of its class, which the sigmoid loss "
-            "scores one by one, where InfoNCE's softmax only ranks them (codes of the class "
-            'alone can bring the sigmoid loss to about 5.6).', '']
+            'and at that rate learning the scale and bias, as the SigLIP paper does, left the '
+            "same collapse in a 250-step check. Noisy MNIST's pairs share only their class: in "
+            "a batch of 1000, about 100 of a row's 999 negatives are of its class, which the "
+            "sigmoid loss scores one by one, where InfoNCE's softmax only ranks them (codes of "
+            'the class alone can bring the sigmoid loss to about 5.6).', '']
   lines += _figures(['dcca_noisy_mnist', 'dccae_noisy_mnist'])
 
   lines += ['## Mirza and Osindero 2014: conditional GAN on MNIST', '',
