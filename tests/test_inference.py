@@ -129,19 +129,6 @@ def test_stepdown_matches_numpy_reference(r1, r2):
   np.testing.assert_array_equal(result.p_values_fwer, fwer)
   assert result.num_permutations == 30
   if r1 == 0.0:
-    # The permuted products on a CPU (NumPy's BLAS) and elsewhere (XLA's, run here on a CPU),
-    # queued behind a running product: the CPU's callback then runs on XLA's worker thread,
-    # outside the caller's enable_x64, where float64 values would arrive as float32.
-    square = np.concatenate([np.arange(N)[None], drawn]).astype(np.int32)
-    naive = np.concatenate([x1[p].T @ x2 for p in square])
-    with jax.enable_x64(True):
-      busy = jax.jit(lambda a: jnp.sum(a @ a))
-      for products in (inference._permuted_products, inference._permuted_products_xla):
-        after = jax.jit(lambda wait, a, b, p: products(a + 0.0 * wait, b, p))
-        for _ in range(2):
-          permuted_products = after(busy(jnp.ones((1000, 1000))), x1, x2, square)
-          assert permuted_products.dtype == np.float64
-          np.testing.assert_allclose(permuted_products, naive, rtol=1e-12, atol=1e-12)
     # Invariance to invertible maps of each view, as CCA has (permcca.m's completion
     # null(A^T), in the raw variables' coefficients, lacks it where D != E).
     mix = np.random.default_rng(2).standard_normal((7, 7))
@@ -150,6 +137,7 @@ def test_stepdown_matches_numpy_reference(r1, r2):
                                          permutations=drawn, chunk=7)
     np.testing.assert_allclose(mixed.null_distribution, expected[1:], rtol=1e-8, atol=1e-11)
     # The authors' code, ported, where D = E (nothing to complete): the same statistics.
+    square = np.concatenate([np.arange(N)[None], drawn])
     with jax.enable_x64(True):
       ours = inference.stepdown_statistics(x1[:, :3], x2, square, 3)
     np.testing.assert_allclose(ours, permcca_reference(x1[:, :3], x2, square, 3), rtol=1e-9)
@@ -159,6 +147,26 @@ def test_stepdown_matches_numpy_reference(r1, r2):
     null = np.asarray(again.null_distribution)
     np.testing.assert_array_equal(null[[4, 17]], np.stack([again.statistics] * 2))
     np.testing.assert_allclose(null, expected[1:], rtol=2e-3, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_permuted_products_on_both_paths_from_any_thread():
+  """The permuted products on a CPU (NumPy's BLAS) and elsewhere (XLA's, run here on a CPU)
+  against a naive loop, each queued behind a running product: the CPU's callback then runs on
+  XLA's worker thread, outside the caller's enable_x64, where float64 values arrived as float32
+  before the callback passed bits."""
+  x1, x2 = views_with_dropped_directions()
+  rng = np.random.default_rng(0)
+  indices = np.stack([np.arange(N)] + [rng.permutation(N) for _ in range(5)]).astype(np.int32)
+  naive = np.concatenate([x1[p].T @ x2 for p in indices])
+  with jax.enable_x64(True):
+    busy = jax.jit(lambda a: jnp.sum(a @ a))
+    for products in (inference._permuted_products, inference._permuted_products_xla):
+      after = jax.jit(lambda wait, a, b, p: products(a + 0.0 * wait, b, p))
+      for _ in range(2):
+        permuted_products = after(busy(jnp.ones((1000, 1000))), x1, x2, indices)
+        assert permuted_products.dtype == np.float64
+        np.testing.assert_allclose(permuted_products, naive, rtol=1e-12, atol=1e-12)
 
 
 def test_calibration_under_the_null_and_after_a_planted_component():
