@@ -114,6 +114,7 @@ def test_sparse_cca_chooses_its_penalties_by_cross_validation():
     estimators.SparseCCA(method='lasso').fit([x1, x2])
 
 
+@pytest.mark.slow  # kernel CCA is a slow-tier family (test_families)
 def test_kernel_cca_equals_crossjax_kernel():
   x1, x2 = correlated_views(n=160, dtype=np.float32)  # the estimators read float32
   estimator = estimators.KernelCCA(n_components=2, width_scale=2.0, ridge=0.1,
@@ -160,6 +161,7 @@ def test_clone_get_params_and_set_params(estimator):
         [np.zeros((3, 2))] * 2)
 
 
+@pytest.mark.slow  # test_linear keeps a grid search in the fast tier
 def test_grid_search_over_views_side_by_side():
   views = three_views(n=150)
   sizes = tuple(v.shape[1] for v in views)

@@ -71,6 +71,7 @@ def test_step_changes_both_players_and_advances_both_optimizers(condition, loss)
   assert float(samples.min()) >= 0 and float(samples.max()) <= 1
 
 
+@pytest.mark.slow  # the cGAN is a slow-tier family (test_families)
 def test_generator_uses_the_condition():
   _, state, batch = build('labels')
   z = jax.random.normal(jax.random.PRNGKey(0), (10, state.model.noise_dim))

@@ -456,6 +456,7 @@ def population_agreement(params, truth):
   return float(np.mean(total))
 
 
+@pytest.mark.slow  # the fast tier fits missing rows in test_estimators
 def test_pairwise_missing_fit_beats_dropping_incomplete_rows():
   # MCAR, each of 3 views missing 30% of the rows: pairwise moments use ~49% of the rows for
   # each pair of views, dropping the incomplete rows ~34%. Averaged over 40 seeded draws.
