@@ -219,9 +219,10 @@ def _finish(means, sigma, weights, variance_ridges=None, feature_covariances=Non
   """The params of a fit from its moments and weights, and the finiteness flags of the means.
 
   Everything but the weights comes from the covariance blocks (see `LinearCCAParams`), so no
-  fit passes over the data again (but PLS-SVD, below). variance_ridges: the r_i added to each view's variance in
-  `correlations` (`fit_cca`), or None for the plain correlations. feature_covariances: the
-  S_ii W_i where sigma lacks the diagonal blocks S_ii (PLS-SVD), else None.
+  fit passes over the data again (but PLS-SVD, below). variance_ridges: the r_i added to each
+  view's variance in `correlations` (`fit_cca`), or None for the plain correlations.
+  feature_covariances: the S_ii W_i where sigma lacks the diagonal blocks S_ii (PLS-SVD), else
+  None.
   """
   m = len(weights)
   if feature_covariances is None:

@@ -268,8 +268,9 @@ def run_peer(python: str, folder: pathlib.Path, task: Task) -> dict:
   spec.setdefault('repeats', _PEER_REPEATS.value)
   tasks_path, out_path = folder / f'{task.name}.tasks.json', folder / f'{task.name}.out.json'
   tasks_path.write_text(json.dumps([spec]))
-  subprocess.run([python, str(bench_utils.ROOT / 'experiments' / 'peer_cca_zoo.py'), str(folder / 'data.npz'),
-                  str(tasks_path), str(out_path)], check=True)
+  peer_script = bench_utils.ROOT / 'experiments' / 'peer_cca_zoo.py'
+  subprocess.run([python, str(peer_script), str(folder / 'data.npz'), str(tasks_path),
+                  str(out_path)], check=True)
   return json.loads(out_path.read_text())
 
 

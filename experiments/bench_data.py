@@ -288,7 +288,8 @@ def main(argv):
        'RssAnon GiB', 'RssFile GiB', 'median step ms', 'process wall s', 'test total corr'],
       [[run['data'], run['shuffle'], run['batches'], run['round'], run['data_gib'],
         run['num_train_examples'], run['peak_rss_gib'], run['peak_rss_anon_gib'],
-        run['peak_rss_file_gib'], 1e3 * run['median_step_s'], run['wall_s'], run['test_total_correlation']] for run in runs])
+        run['peak_rss_file_gib'], 1e3 * run['median_step_s'], run['wall_s'],
+        run['test_total_correlation']] for run in runs])
   markdown = '\n\n'.join([
       '## Out-of-core data: Deep CCA from memory-mapped .npy views',
       f'`./launch.sh bench data --size_gib={_SIZE_GIB.value:g} --steps={_STEPS.value} '

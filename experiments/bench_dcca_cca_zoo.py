@@ -103,7 +103,8 @@ def train_peer(python: str, splits: dict, folder: pathlib.Path) -> dict:
   config = dcca_mnist.get_config()
   folder.mkdir(parents=True, exist_ok=True)
   arrays = {f'{name}_{i}': np.asarray(view, np.float32)
-            for name in ('train', 'test') for i, view in enumerate(shared.views_of(splits[name]), 1)}
+            for name in ('train', 'test')
+            for i, view in enumerate(shared.views_of(splits[name]), 1)}
   np.savez(folder / 'peer_data.npz', **arrays)
   spec = dict(widths=list(config.encoder.widths), n_components=config.output_dim,
               learning_rate=config.optimizer.learning_rate, ridge=config.objective.ridge,

@@ -58,7 +58,8 @@ def main(argv):
       for label, (per_dispatch, budget) in variants.items():
         variant = config.copy_and_resolve_references()
         variant.steps_per_dispatch, variant.data.device_budget_gib = per_dispatch, budget
-        times[label].append(bench_utils.loop_step_seconds(variant, splits, scratch / f'{name}_{round_}'))
+        times[label].append(
+            bench_utils.loop_step_seconds(variant, splits, scratch / f'{name}_{round_}'))
         print(f'{name} round {round_}: {label}: {1e3 * times[label][-1]:.3f} ms per step '
               f'(pure step {1e3 * pure[-1]:.3f} ms)', flush=True)
     pure_s = statistics.median(pure)

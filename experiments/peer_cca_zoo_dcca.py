@@ -4,8 +4,8 @@
 
 Imports NumPy, PyTorch, Lightning and cca_zoo (never crossjax). DATA.npz holds the training
 views `train_1`, `train_2` and the views to encode (`test_1`, `test_2`, ...: every pair
-`<split>_1`, `<split>_2`); SPEC.json the network and schedule: `widths` (hidden layers), `n_components`,
-`learning_rate`, `ridge` (cca_zoo's reg_covar), `batch_size`, `epochs`, `seed`.
+`<split>_1`, `<split>_2`); SPEC.json the network and schedule: `widths` (hidden layers),
+`n_components`, `learning_rate`, `ridge` (cca_zoo's reg_covar), `batch_size`, `epochs`, `seed`.
 
 Trained as cca_zoo documents it (`cca_zoo.deep.DCCA`'s docstring): MLP encoders
 (Linear + ReLU per hidden width, then Linear to n_components), `DCCA(n_components, encoders,

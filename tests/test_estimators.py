@@ -140,7 +140,8 @@ class TinyEncoder(nn.Module):
 
 ALL = [estimators.CCA(r1=0.5), estimators.MCCA(r=0.5), estimators.GCCA(r=0.5),
        estimators.PLS(mode='canonical'), estimators.TCCA(shrinkage=0.5),
-       estimators.SparseCCA(c1=2.0), estimators.KernelCCA(ridge=0.5), estimators.DCCA(encoders=[TinyEncoder(2)] * 2),
+       estimators.SparseCCA(c1=2.0), estimators.KernelCCA(ridge=0.5),
+       estimators.DCCA(encoders=[TinyEncoder(2)] * 2),
        estimators.DCCAE(reconstruction_weight=0.5), estimators.MultimodalAutoencoder(),
        estimators.SplitAE(n_components=3), estimators.VCCA(private_components=2),
        estimators.ConditionalGAN(loss='hinge')]

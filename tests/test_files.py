@@ -60,7 +60,8 @@ def test_three_views_labels_and_given_splits(tmp_path, rng):
     np.testing.assert_array_equal(splits[name]['labels'], labels[index])
     assert splits[name]['labels'].dtype == np.int64
     for i, view in enumerate(views, start=1):
-      np.testing.assert_array_equal(np.asarray(splits[name][f'x{i}']), view[index].astype(np.float32))
+      np.testing.assert_array_equal(np.asarray(splits[name][f'x{i}']),
+                                    view[index].astype(np.float32))
 
 
 def test_drawn_splits_are_seeded_partitions_and_stratified(rng):

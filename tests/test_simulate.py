@@ -28,7 +28,8 @@ def _sample_correlations(x1, x2):
   return np.linalg.svd(q1.T @ q2, compute_uv=False)
 
 
-@pytest.mark.parametrize('active, a', [(None, 0.0), (None, 0.6), (2, 0.0), (np.array([3, 4, 3]), 0.5)])
+@pytest.mark.parametrize('active, a', [(None, 0.0), (None, 0.6), (2, 0.0),
+                                        (np.array([3, 4, 3]), 0.5)])
 def test_population_ground_truth_is_exact(active, a):
   features, rho = [9, 12, 10], [0.9, 0.6, 0.3]
   sim = data.simulate(50, features, rho, active_features=active, within_view_correlation=a,
