@@ -354,11 +354,17 @@ def _words(x: Array) -> Array:
   return jax.lax.bitcast_convert_type(x, jnp.uint32)
 
 
-def _permuted_products_numpy(dtype, u_words, v_words, permutations_BxN) -> np.ndarray:
-  """`_permuted_products_xla` in NumPy (its BLAS) on `_words`, for `jax.pure_callback`."""
-  u_NxD, v_NxE = (np.asarray(w).view(dtype).reshape(w.shape[:2]) for w in (u_words, v_words))
+def _permuted_products_on_host(u_NxD: np.ndarray, v_NxE: np.ndarray,
+                               permutations_BxN: np.ndarray) -> np.ndarray:
+  """`_permuted_products_xla` in NumPy: its gather and BLAS product, (B D, E)."""
   permuted = np.take(u_NxD, np.asarray(permutations_BxN).T, axis=0)
-  product = permuted.reshape(u_NxD.shape[0], -1).T @ v_NxE
+  return permuted.reshape(u_NxD.shape[0], -1).T @ v_NxE
+
+
+def _permuted_products_numpy(dtype, u_words, v_words, permutations_BxN) -> np.ndarray:
+  """`_permuted_products_on_host` on `_words`, for `jax.pure_callback`."""
+  u_NxD, v_NxE = (np.asarray(w).view(dtype).reshape(w.shape[:2]) for w in (u_words, v_words))
+  product = _permuted_products_on_host(u_NxD, v_NxE, permutations_BxN)
   return product.view(np.uint32).reshape(product.shape + u_words.shape[2:])
 
 
@@ -407,10 +413,15 @@ def _stage_statistics(u_NxD: Array, v_NxE: Array, permutations_BxN: Array,
   and 237 in float32, against 493 and 223 this way.) Cost per permutation: the (n, D) x
   (n, E) product (2 n D E flops), then G_k^T G_k and a Cholesky of min(D, E) - k rows.
   """
-  n, d = u_NxD.shape
-  e = v_NxE.shape[1]
-  b = permutations_BxN.shape[0]
-  g = _permuted_products(u_NxD, v_NxE, permutations_BxN).reshape(b, d, e) / (n - 1)
+  products = _permuted_products(u_NxD, v_NxE, permutations_BxN)
+  return _statistics_of_products(products.reshape(-1, u_NxD.shape[1], v_NxE.shape[1]),
+                                 u_NxD.shape[0], k)
+
+
+def _statistics_of_products(products_BxDxE: Array, n: int, k: int) -> Array:
+  """`_stage_statistics` from the products U[pi]^T V of n rows."""
+  g = products_BxDxE / (n - 1)
+  b, d, e = g.shape
   if d < e:  # the v block: the side with fewer columns
     g, d, e = jnp.swapaxes(g, 1, 2), e, d
   pairs_uv = g[:, :k, :k]  # u_j against v_j' (j, j' < k)
@@ -438,6 +449,7 @@ def _stage_statistics(u_NxD: Array, v_NxE: Array, permutations_BxN: Array,
 
 
 _stage_statistics_jit = jax.jit(_stage_statistics, static_argnames='k')
+_statistics_of_products_jit = jax.jit(_statistics_of_products, static_argnames=('n', 'k'))
 
 
 @functools.partial(jax.jit, static_argnames=('k', 'rcond'))
@@ -574,6 +586,12 @@ def permutation_test(x1_NxD, x2_NxE, k: int | None = None, num_permutations: int
   # `_stage_statistics`, each at most D x E.
   size = _chunk_size(chunk, total, x1.dtype.itemsize * (n * d + 3 * d * e))
   key_words = _key_words(seed)
+  # On a CPU the products run here in NumPy: `_permuted_products`'s callback, less its
+  # conversions of U and V to and from bits at every chunk; each chunk's statistics run in XLA
+  # while the next chunk's product does. 200 permutations of 10,000 x (300, 300), k 10, on 2
+  # busy cores: 16.4-18.3 -> 13.9-15.8 s in float64; float32 within noise (7.6-8.3, 8.2-8.5).
+  on_host = {device.platform for device in u.devices()} == {'cpu'}
+  u_host, v_host = (np.asarray(u), np.asarray(v)) if on_host else (None, None)
   statistics = []
   for start in range(0, total, size):
     positions = np.arange(start, start + size) - 1  # -1: the identity; past the end: padding
@@ -583,8 +601,12 @@ def permutation_test(x1_NxD, x2_NxE, k: int | None = None, num_permutations: int
       drawn = (positions >= 0) & (positions < num_permutations)
       batch = np.where(drawn[:, None], permutations[np.clip(positions, 0, num_permutations - 1)],
                        np.arange(n, dtype=np.int32))
-    statistics.append(np.asarray(_stage_statistics_jit(u, v, batch, k)))
-  statistics = np.concatenate(statistics)[:total]
+    if on_host:
+      products = _permuted_products_on_host(u_host, v_host, batch).reshape(-1, d, e)
+      statistics.append(_statistics_of_products_jit(products, n, k))
+    else:
+      statistics.append(_stage_statistics_jit(u, v, batch, k))
+  statistics = np.concatenate([np.asarray(chunk) for chunk in statistics])[:total]
   if not np.all(np.isfinite(statistics)):
     raise ValueError('a canonical correlation of permuted data reached 1 (the Cholesky factor '
                      'failed): the views are (nearly) collinear; pass r1 or r2 > 0')
