@@ -380,6 +380,15 @@ class _Trained(BaseEstimator):
   trained estimator shares (random_state, epochs, batch_size, workdir, progress_bar,
   num_devices: the first n devices of this process, 0 all of them)."""
 
+  def __getstate__(self) -> dict:
+    """What pickle (and joblib.dump) keep: everything but the optimizer of `state_` (optax's
+    closures do not pickle). A loaded estimator transforms, scores and samples as the saved one;
+    `fit` trains anew."""
+    state = dict(self.__dict__)
+    if 'state_' in state:
+      state['state_'] = state['state_'].replace(tx=None)
+    return state
+
   def _run(self, config: ml_collections.ConfigDict, splits: dict, modules: dict) -> None:
     """Trains (or restores) config's model on `splits`; keeps the final state (`state_`, on
     this process's first device) and the config with the sizes left to the data (`config_`)."""

@@ -3,6 +3,7 @@
 views, and the cGAN's samples."""
 
 import json
+import pickle
 
 import chex
 import flax.linen as nn
@@ -263,6 +264,8 @@ def test_dccae_in_a_pipeline(digits):
   held_out = np.hstack([x1[200:], x2[200:]])
   assert pipeline.transform(held_out).shape == (100, 4)
   assert -2 <= pipeline.score(held_out) <= 2  # 10 steps: any held-out correlation
+  loaded = pickle.loads(pickle.dumps(pipeline))  # joblib.dump's way: all but the optimizer
+  np.testing.assert_array_equal(loaded.transform(held_out), pipeline.transform(held_out))
 
 
 @pytest.mark.slow
@@ -280,6 +283,7 @@ def test_autoencoder_with_missing_rows(digits):
   left, right = mae.inverse_transform(codes)
   assert left.shape == right.shape == (300, 32)
   assert -np.inf < mae.score([x1[200:], x2[200:]]) < 0  # minus a squared error
+  np.testing.assert_array_equal(pickle.loads(pickle.dumps(mae)).transform([x1, x2]), codes)
 
 
 @pytest.mark.slow
@@ -304,6 +308,9 @@ def test_split_autoencoder_and_vcca_encode_decode_and_score(digits, kind):
     np.testing.assert_allclose(model.score(held_out), -error, rtol=1e-5)
   else:  # minus the negative ELBO, private latents at their posterior means (at 0 above)
     assert -np.inf < model.score(held_out) < 0
+  loaded = pickle.loads(pickle.dumps(model))
+  np.testing.assert_array_equal(loaded.transform(held_out), codes)
+  assert loaded.score(held_out) == model.score(held_out)
 
 
 @pytest.mark.slow
@@ -322,3 +329,5 @@ def test_conditional_gan_samples_depend_on_the_condition(digits, by_label, setti
   np.testing.assert_array_equal(gan.sample(condition[200:210]), first)  # seeded noise
   assert not np.allclose(first, second, atol=1e-3)  # same noise, other conditions
   assert not np.allclose(gan.sample(condition[200:210], random_state=1), first, atol=1e-3)
+  np.testing.assert_array_equal(pickle.loads(pickle.dumps(gan)).sample(condition[200:210]),
+                                first)
