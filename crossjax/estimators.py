@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import tempfile
-from typing import Sequence
+from typing import Callable, Sequence
 
 import jax
 import ml_collections
@@ -382,12 +382,22 @@ class _Trained(BaseEstimator):
 
   def __getstate__(self) -> dict:
     """What pickle (and joblib.dump) keep: everything but the optimizer of `state_` (optax's
-    closures do not pickle). A loaded estimator transforms, scores and samples as the saved one;
-    `fit` trains anew."""
-    state = dict(self.__dict__)
+    closures do not pickle) and the jitted functions of `_compiled`. A loaded estimator
+    transforms, scores and samples as the saved one; `fit` trains anew."""
+    state = dict(super().__getstate__())
+    state.pop('_functions', None)
     if 'state_' in state:
       state['state_'] = state['state_'].replace(tx=None)
     return state
+
+  def _compiled(self, name: str, make: Callable):
+    """make(state_), kept until the next fit: a jitted encoder or decoder of the trained state
+    then compiles once, not at every call (a small MLP's transform of 2,000 rows: 11 ms
+    instead of 130-180 ms)."""
+    functions = self.__dict__.setdefault('_functions', {})
+    if name not in functions:
+      functions[name] = make(self.state_)
+    return functions[name]
 
   def _run(self, config: ml_collections.ConfigDict, splits: dict, modules: dict) -> None:
     """Trains (or restores) config's model on `splits`; keeps the final state (`state_`, on
@@ -408,6 +418,7 @@ class _Trained(BaseEstimator):
       run = loop.train(config, str(workdir), splits, modules or None)
     self.state_ = parallel.local_copy(run.state)
     self.config_ = run.config
+    self._functions = {}
 
 
 class DCCA(_CanonicalCorrelation, _Trained):
@@ -468,7 +479,7 @@ class DCCA(_CanonicalCorrelation, _Trained):
     return self
 
   def _codes(self, views: list) -> list[np.ndarray]:
-    return deep_cca.encoder(self.state_)(views, self.config_.evaluation.batch_size)
+    return self._compiled('encoder', deep_cca.encoder)(views, self.config_.evaluation.batch_size)
 
   def _canonical(self, views):
     return self.cca_, self._codes(views)
@@ -557,14 +568,14 @@ class MultimodalAutoencoder(TransformerMixin, _Views, _Trained):
 
   def transform(self, views: Views) -> np.ndarray:
     views = self._fitted_views(views)
-    return autoencoder.encoder(self.state_)(views, np.ones(len(views)),
-                                            self.config_.evaluation.batch_size)
+    return self._compiled('encoder', autoencoder.encoder)(views, np.ones(len(views)),
+                                                          self.config_.evaluation.batch_size)
 
   def inverse_transform(self, codes: ArrayLike) -> list[np.ndarray] | np.ndarray:
     """Every view decoded from the codes: a list, or side by side where view_sizes is set (a
     model of one array X, e.g. in a Pipeline)."""
     check_is_fitted(self)
-    views = autoencoder.decoder(self.state_)(np.asarray(codes, np.float32))
+    views = self._compiled('decoder', autoencoder.decoder)(np.asarray(codes, np.float32))
     return views if self.view_sizes is None else np.hstack(views)
 
   def score(self, views: Views, y: ArrayLike | None = None) -> float:
@@ -621,14 +632,15 @@ class SplitAE(TransformerMixin, _Views, _Trained):
 
   def transform(self, views: Views) -> np.ndarray:
     first = self._fitted_views(views)[0]  # checks that it is fitted first
-    return split_autoencoder.encoder(self.state_)(first, self.config_.evaluation.batch_size)
+    return self._compiled('encoder', split_autoencoder.encoder)(
+        first, self.config_.evaluation.batch_size)
 
   def inverse_transform(self, codes: ArrayLike) -> list[np.ndarray] | np.ndarray:
     """Every view decoded from the codes: a list, or side by side where view_sizes is set."""
     check_is_fitted(self)
-    views = jax.jit(lambda params, code: self.state_.model.apply(
-        {'params': params}, code, method='decode'))(self.state_.params[steps.PLAYER],
-                                                   np.asarray(codes, np.float32))
+    decode = self._compiled('decoder', lambda state: jax.jit(
+        lambda params, code: state.model.apply({'params': params}, code, method='decode')))
+    views = decode(self.state_.params[steps.PLAYER], np.asarray(codes, np.float32))
     views = [np.asarray(view) for view in views]
     return views if self.view_sizes is None else np.hstack(views)
 
@@ -740,5 +752,5 @@ class ConditionalGAN(_Trained):
     check_is_fitted(self)
     condition = np.asarray(condition, np.int32 if self.by_label_ else np.float32)
     seed = self.random_state if random_state is None else random_state
-    return cgan.generate(self.state_, condition, jax.random.PRNGKey(seed),
-                         self.config_.evaluation.batch_size)
+    return self._compiled('generator', cgan.generator)(condition, jax.random.PRNGKey(seed),
+                                                       self.config_.evaluation.batch_size)

@@ -308,6 +308,9 @@ def test_split_autoencoder_and_vcca_encode_decode_and_score(digits, kind):
     np.testing.assert_allclose(model.score(held_out), -error, rtol=1e-5)
   else:  # minus the negative ELBO, private latents at their posterior means (at 0 above)
     assert -np.inf < model.score(held_out) < 0
+  encoder = model._functions['encoder']  # pylint: disable=protected-access
+  model.transform(held_out)  # the encoder jitted at the first transform serves every one
+  assert model._functions['encoder'] is encoder  # pylint: disable=protected-access
   loaded = pickle.loads(pickle.dumps(model))
   np.testing.assert_array_equal(loaded.transform(held_out), codes)
   assert loaded.score(held_out) == model.score(held_out)

@@ -131,14 +131,23 @@ def validation_step(config):
   return step
 
 
-def generate(state, conditions: np.ndarray, key: jax.Array, batch_size: int) -> np.ndarray:
-  """G(z, c) for every row of `conditions`, z from `key` (one draw per row) by the model's
-  noise distribution."""
-  z = np.asarray(gan.draw_noise(key, (len(conditions), state.model.noise_dim),
-                                state.model.noise_distribution))
+def generator(state):
+  """(conditions, key, batch_size) -> G(z, c) for every row of `conditions`, z from `key` (one
+  draw per row) by the model's noise distribution; jitted once for every call."""
   apply = jax.jit(lambda params, chunk: state.model.apply(
       {'params': params}, chunk[0], chunk[1], method='generate'))
-  return metrics.chunked(lambda chunk: apply(state.params, chunk), [conditions, z], batch_size)
+
+  def generate_rows(conditions: np.ndarray, key: jax.Array, batch_size: int) -> np.ndarray:
+    z = np.asarray(gan.draw_noise(key, (len(conditions), state.model.noise_dim),
+                                  state.model.noise_distribution))
+    return metrics.chunked(lambda chunk: apply(state.params, chunk), [conditions, z],
+                           batch_size)
+  return generate_rows
+
+
+def generate(state, conditions: np.ndarray, key: jax.Array, batch_size: int) -> np.ndarray:
+  """`generator(state)` applied once."""
+  return generator(state)(conditions, key, batch_size)
 
 
 def evaluate(state, splits, config, workdir) -> dict:
