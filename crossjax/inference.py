@@ -408,10 +408,11 @@ def _stage_statistics(u_NxD: Array, v_NxE: Array, permutations_BxN: Array,
   is I; the v block's Schur complement is S = I - G_k^T G_k (G_k = G[k:, k:], the side with
   fewer columns; H's determinants do not change when U and V trade places), factored
   S = L L^T; the 2k pair rows' complement is then a (2k, 2k) matrix from triangular solves
-  with L. (One Cholesky of all D + E rows of H, in that order, was the earlier way: 8
-  permutations of 10,000 x (300, 300), k 10, on 2 busy cores took 588 ms per chunk in float64
-  and 237 in float32, against 493 and 223 this way.) Cost per permutation: the (n, D) x
-  (n, E) product (2 n D E flops), then G_k^T G_k and a Cholesky of min(D, E) - k rows.
+  with L. (The earlier way, one Cholesky of all D + E rows of H with every pair in the
+  interleaved part: 8 permutations of 10,000 x (300, 300), k 10, on 2 busy cores took 588 ms
+  per chunk in float64 and 237 in float32, against 493 and 223 this way.) Cost per
+  permutation: the (n, D) x (n, E) product (2 n D E flops), then G_k^T G_k and a Cholesky of
+  min(D, E) - k rows.
   """
   products = _permuted_products(u_NxD, v_NxE, permutations_BxN)
   return _statistics_of_products(products.reshape(-1, u_NxD.shape[1], v_NxE.shape[1]),
