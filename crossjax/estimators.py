@@ -638,10 +638,8 @@ class SplitAE(TransformerMixin, _Views, _Trained):
   def inverse_transform(self, codes: ArrayLike) -> list[np.ndarray] | np.ndarray:
     """Every view decoded from the codes: a list, or side by side where view_sizes is set."""
     check_is_fitted(self)
-    decode = self._compiled('decoder', lambda state: jax.jit(
-        lambda params, code: state.model.apply({'params': params}, code, method='decode')))
-    views = decode(self.state_.params[steps.PLAYER], np.asarray(codes, np.float32))
-    views = [np.asarray(view) for view in views]
+    # The model's `decode(code)`, as the multimodal autoencoder's: the same jitted decoder.
+    views = self._compiled('decoder', autoencoder.decoder)(np.asarray(codes, np.float32))
     return views if self.view_sizes is None else np.hstack(views)
 
   def score(self, views: Views, y: ArrayLike | None = None) -> float:
