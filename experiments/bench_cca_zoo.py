@@ -2,9 +2,10 @@
 
   ./launch.sh bench cca_zoo [--workdir=runs/bench] [--peer_python=PATH]
                             [--peer_permutations=1000] [--n=5000 --dims=200,150,100 ...]
+                            [--tasks=ridge_cca,pls]
 
 Writes runs/bench/cca_zoo.json and .md and BENCHMARKS.md's part '<hardware>: crossjax beside
-cca_zoo 4.0.1' (not in `./launch.sh bench`).
+cca_zoo 4.0.1' (not in `./launch.sh bench`; a --tasks subset writes only the workdir's files).
 
 cca_zoo runs in its own virtualenv (runs/cca_zoo_venv, made once with `python3 -m venv` and
 `pip install cca-zoo==4.0.1`; --peer_python names another interpreter), never in crossjax's.
@@ -80,6 +81,9 @@ _PEER_PERMUTATIONS = flags.DEFINE_integer(
     'at the default size on 2 idle cores, and runs under 2 thread settings); where fewer '
     "than crossjax's, the table compares the time per fit.")
 _PERM_REPEATS = flags.DEFINE_integer('perm_repeats', 1, 'Warm crossjax permutation tests.')
+_TASKS = flags.DEFINE_list('tasks', [], 'Only these rows, by name (cca, ridge_cca, pls, mcca, '
+                           'gcca, pmd_grid, pmd, elastic_net, tcca, permutation_test); default: '
+                           'all. A subset never updates BENCHMARKS.md.')
 _UPDATE_BENCHMARKS = flags.DEFINE_bool('update_benchmarks', True,
                                        "Write the table into BENCHMARKS.md's part.")
 
@@ -363,6 +367,12 @@ def main(argv):
   arrays = draw_data()
   np.savez(folder / 'data.npz', **arrays)
   tasks = build_tasks(arrays)
+  if _TASKS.value:
+    unknown = set(_TASKS.value) - {task.name for task in tasks}
+    if unknown:
+      raise app.UsageError(f'unknown --tasks {sorted(unknown)}; rows: '
+                           + ', '.join(task.name for task in tasks))
+    tasks = [task for task in tasks if task.name in _TASKS.value]
   with jax.enable_x64(True):
     arrays64 = {name: jnp.asarray(value) for name, value in arrays.items()}
   arrays32 = {name: jnp.asarray(value, jnp.float32) for name, value in arrays.items()}
@@ -421,7 +431,7 @@ def main(argv):
             f'{r["max_abs_correlation_difference"]:.1e}',
             '{:.1f} -> {:.1f}'.format(*r['load_average_1min']), r['notes']] for r in rows])])
   bench_utils.write(_WORKDIR.value, 'cca_zoo', results, markdown)
-  if _UPDATE_BENCHMARKS.value:
+  if _UPDATE_BENCHMARKS.value and not _TASKS.value:
     bench_all.write_part(machine, f'crossjax beside cca_zoo {version}', markdown)
 
 
