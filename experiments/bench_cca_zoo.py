@@ -5,7 +5,8 @@
                             [--tasks=ridge_cca,pls]
 
 Writes runs/bench/cca_zoo.json and .md and BENCHMARKS.md's part '<hardware>: crossjax beside
-cca_zoo 4.0.1' (not in `./launch.sh bench`; a --tasks subset writes only the workdir's files).
+cca_zoo 4.0.1' (not in `./launch.sh bench`); a --tasks subset writes BENCHMARKS.md only when
+--update_benchmarks is given, into its own part.
 
 cca_zoo runs in its own virtualenv (runs/cca_zoo_venv, made once with `python3 -m venv` and
 `pip install cca-zoo==4.0.1`; --peer_python names another interpreter), never in crossjax's.
@@ -31,6 +32,7 @@ import json
 import os
 import pathlib
 import subprocess
+import sys
 import time
 import warnings
 from typing import Callable, NamedTuple
@@ -83,9 +85,10 @@ _PEER_PERMUTATIONS = flags.DEFINE_integer(
 _PERM_REPEATS = flags.DEFINE_integer('perm_repeats', 1, 'Warm crossjax permutation tests.')
 _TASKS = flags.DEFINE_list('tasks', [], 'Only these rows, by name (cca, ridge_cca, pls, mcca, '
                            'gcca, pmd_grid, pmd, elastic_net, tcca, permutation_test); default: '
-                           'all. A subset never updates BENCHMARKS.md.')
-_UPDATE_BENCHMARKS = flags.DEFINE_bool('update_benchmarks', True,
-                                       "Write the table into BENCHMARKS.md's part.")
+                           'all.')
+_UPDATE_BENCHMARKS = flags.DEFINE_bool(
+    'update_benchmarks', True, "Write the table into BENCHMARKS.md's part; a --tasks subset "
+    'only when this flag is given, into a part of its own named by its rows and sizes.')
 
 
 class Task(NamedTuple):
@@ -392,14 +395,20 @@ def main(argv):
   gflops.append(bench_utils.matmul_gflops()[0])  # and after
   machine = writer.provenance()
   version = peer_run['version']
+  topic = f'crossjax beside cca_zoo {version}'
+  if _TASKS.value:
+    topic += f': {", ".join(task.name for task in tasks)} at ' + ', '.join(
+        dict.fromkeys(task.shape for task in tasks))
+  command = ' '.join(['./launch.sh bench cca_zoo'] + [
+      arg for arg in sys.argv[1:] if not arg.startswith(('--workdir', '--update_benchmarks'))])
   results = {'machine': machine, 'cca_zoo': version, 'peer_numpy': peer_run['numpy'],
              'load_average_1min': loads, 'float32_matmul_gflops': gflops,
              'wall_s': time.perf_counter() - started, 'rows': rows, 'cca_zoo_raw': peer,
              'crossjax_raw': ours}
   markdown = '\n\n'.join([
-      f'## crossjax beside cca_zoo {version}',
-      f'`./launch.sh bench cca_zoo --peer_permutations={_PEER_PERMUTATIONS.value}` (other '
-      f'sizes: defaults). Machine: {machine["cpu_count"]} CPU cores, {machine["devices"]}; jax '
+      f'## {topic}',
+      f'`{command}` (other sizes: defaults). Machine: {machine["cpu_count"]} CPU cores, '
+      f'{machine["devices"]}; jax '
       f'{machine["jax"]} (LAPACK on one thread), cca_zoo {version} with NumPy '
       f'{peer_run["numpy"]} in its own virtualenv; commit {machine["commit"]}; '
       f'{machine["date"]}. The same float64 arrays (`crossjax.data.simulate`; for tensor CCA, '
@@ -431,8 +440,8 @@ def main(argv):
             f'{r["max_abs_correlation_difference"]:.1e}',
             '{:.1f} -> {:.1f}'.format(*r['load_average_1min']), r['notes']] for r in rows])])
   bench_utils.write(_WORKDIR.value, 'cca_zoo', results, markdown)
-  if _UPDATE_BENCHMARKS.value and not _TASKS.value:
-    bench_all.write_part(machine, f'crossjax beside cca_zoo {version}', markdown)
+  if _UPDATE_BENCHMARKS.value and (_UPDATE_BENCHMARKS.present or not _TASKS.value):
+    bench_all.write_part(machine, topic, markdown)
 
 
 if __name__ == '__main__':
