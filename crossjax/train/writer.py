@@ -11,10 +11,16 @@ import numpy as np
 from flax import traverse_util
 
 
+# The records that runs and benchmarks write into the tree: changes to them alone leave a
+# commit clean (one benchmark's part written into BENCHMARKS.md does not taint the next).
+RECORDS = ('BENCHMARKS.md', 'RESULTS.md', 'results/')
+
+
 def provenance() -> dict:
   """Where and from what a result came: git commit (with '+dirty' for uncommitted changes to
-  tracked files, which uncommitted_files names; $CROSSJAX_COMMIT instead where set, for a tree
-  copied without its git state), devices, CPU count, JAX version and the date."""
+  tracked files other than the RECORDS; uncommitted_files names them all; $CROSSJAX_COMMIT
+  instead where set, for a tree copied without its git state), devices, CPU count, JAX version
+  and the date."""
   import platform  # pylint: disable=import-outside-toplevel
   import subprocess  # pylint: disable=import-outside-toplevel
   import time  # pylint: disable=import-outside-toplevel
@@ -31,7 +37,7 @@ def provenance() -> dict:
     commit = git('rev-parse', '--short', 'HEAD')
     uncommitted = [line.split(maxsplit=1)[1] for line in
                    git('status', '--porcelain', '--untracked-files=no').splitlines()]
-    if commit and uncommitted:
+    if commit and any(not path.startswith(RECORDS) for path in uncommitted):
       commit += '+dirty'
   return {'commit': commit, 'uncommitted_files': uncommitted, 'cpu_count': os.cpu_count(),
           'processor': platform.processor(),
