@@ -30,6 +30,14 @@ exactly as before; NaN rows are noticed from its non-finite means, checked, and 
 again with the rows masked (a second compilation and pass, paid only by data with missing rows).
 `transform` gives NaN rows for the missing rows of a view.
 
+Views wider than the sample (more features than rows: brain voxels, genes). Where a view
+has d_i > n and the views sit on one device, `fit_cca` (ridge CCA and its path to PLS) and
+PLS-SVD work in the sample space instead: each wide view is whitened from the eigenvectors of
+its n x n Gram matrix (`_whitened_scores`), so no d_i x d_i block is formed, and the weights
+are the same (up to the components' signs) in O(n^2 (d1 + d2) + n^3) flops instead of
+O(n (d1 + d2)^2 + d1^3 + d2^3): 500 x (2000, 1500) in float64 on 2 CPU cores, 0.11 s against
+2.5 s. Missing rows, sharded arrays, canonical PLS, MCCA and GCCA keep the covariance path.
+
 Rank-deficient views. Each view is whitened with the pseudo-inverse square root of its
 covariance: directions with variance at or below rcond (default 1e-5) times the largest are
 dropped instead of being blown up into spurious correlations (see
@@ -230,6 +238,24 @@ def _finish(means, sigma, weights, variance_ridges=None, feature_covariances=Non
   blocks = {(i, j): weights[i].T @ (feature_covariances[i] if i == j
                                     else sigma[i, j] @ weights[j])
             for i in range(m) for j in range(i, m)}
+  return _assemble(means, weights, feature_covariances, blocks, variance_ridges)
+
+
+def _finish_from_scores(means, centred, weights, variance_ridges=None):
+  """`_finish` from the centred views instead of covariance blocks, for views too wide for
+  their d x d blocks: with Z_i = X_i W_i, S_ii W_i = X_i^T Z_i / (n - 1) and
+  W_i^T S_ij W_j = Z_i^T Z_j / (n - 1), n d_i k flops each."""
+  n, m = centred[0].shape[0], len(weights)
+  scores = [x @ w for x, w in zip(centred, weights)]
+  feature_covariances = tuple(x.T @ z / (n - 1) for x, z in zip(centred, scores))
+  blocks = {(i, j): scores[i].T @ scores[j] / (n - 1) for i in range(m) for j in range(i, m)}
+  return _assemble(means, weights, feature_covariances, blocks, variance_ridges)
+
+
+def _assemble(means, weights, feature_covariances, blocks, variance_ridges):
+  """The params from the weights, the S_ii W_i and the variate blocks W_i^T S_ij W_j (i <= j),
+  and the finiteness flags of the means (see `_finish`)."""
+  m = len(weights)
   variate_covariance = jnp.stack([jnp.stack([blocks[i, j] if i <= j else blocks[j, i].T
                                              for j in range(m)]) for i in range(m)])
   variances = [jnp.diag(blocks[i, i]) for i in range(m)]
@@ -281,12 +307,22 @@ def _check_missing(views, finite) -> None:
                          'their cross-covariance needs at least 2')
 
 
-def _run(jitted_fit, views, *penalties, **static) -> LinearCCAParams:
+def _run(jitted_fit, views, *penalties, sample_space_fit=None, **static) -> LinearCCAParams:
   """Runs a jitted fit on complete data; where the means are not finite, checks for missing
-  (all-NaN) rows and fits again with them masked (see the module docstring)."""
+  (all-NaN) rows and fits again with them masked (see the module docstring).
+
+  sample_space_fit: the fit's counterpart in the sample space (`_fit_cca_in_sample_space`),
+  run instead where a view has more features than there are samples and the views sit on one
+  device; missing rows still take jitted_fit's masked path.
+  """
   views = tuple(views)
   chunk_rows = _chunk_rows(views)
-  params, finite = jitted_fit(views, *penalties, chunk_rows=chunk_rows, missing=False, **static)
+  wide = any(v.shape[1] > v.shape[0] for v in views)
+  if sample_space_fit is not None and wide and chunk_rows:
+    params, finite = sample_space_fit(views, *penalties, **static)
+  else:
+    params, finite = jitted_fit(views, *penalties, chunk_rows=chunk_rows, missing=False,
+                                **static)
   if all(bool(flag) for flag in finite):
     return params
   _check_missing(views, finite)
@@ -308,6 +344,48 @@ def _fit_cca(views, ridges, shrinkages, *, k, rcond, chunk_rows, missing):
   return _finish(means, sigma, (w1 @ u[:, :k], w2 @ vt[:k].T), ridges)
 
 
+def _whitened_scores(centred, r, c, rcond):
+  """Whitened scores Y = X W (n x m) of a centred view X (n x d) and the map P -> W P.
+
+  W whitens C = (1 - c) S + (c + r) I, S = X^T X / (n - 1): W^T C W = I on the directions
+  kept. With d <= n, W is `objectives.whitening`'s (d x d). With d > n it comes from the Gram
+  matrix G = X X^T / (n - 1) = U diag(l) U^T (n x n, n^2 d flops against n d^2 for S), whose
+  nonzero eigenvalues l are S's, with eigenvectors V = X^T U diag(l)^{-1/2} / sqrt(n - 1). On
+  span(V), C has the eigenvalues mu = (1 - c) l + c + r, so W = V diag(mu)^{-1/2} and
+  Y = sqrt(n - 1) U diag(sqrt(l / mu)). C's other directions are orthogonal to every row of X:
+  no cross-covariance reaches them, and CCA needs none of them. Dropped, as columns of zeros:
+  directions with l at rounding level (l <= n eps max(l), where V is undefined) and those with
+  mu at or below rcond times the largest (`objectives.inverse_sqrt_psd`'s cut, which only
+  r = c = 0 can reach, as in `objectives.whitening`).
+  """
+  n, d = centred.shape
+  if d <= n:
+    w = objectives.whitening(_regularised(centred.T @ centred / (n - 1), r, c), r + c, rcond)
+    return centred @ w, lambda p: w @ p
+  l, u = jnp.linalg.eigh(centred @ centred.T / (n - 1))
+  mu = (1 - c) * l + (c + r)
+  keep = (l > n * jnp.finfo(l.dtype).eps * jnp.max(l)) & (mu > rcond * jnp.max(mu))
+  l, mu = jnp.where(keep, l, 1.0), jnp.where(keep, mu, 1.0)
+  y = u * jnp.where(keep, jnp.sqrt((n - 1) * l / mu), 0.0)
+  inverse = jnp.where(keep, jax.lax.rsqrt((n - 1) * l * mu), 0.0)
+  return y, lambda p: centred.T @ (u @ (inverse[:, None] * p))
+
+
+@functools.partial(jax.jit, static_argnames=('k', 'rcond'))
+def _fit_cca_in_sample_space(views, ridges, shrinkages, *, k, rcond):
+  """`_fit_cca` for views wider than the sample (some d_i > n): the SVD of the whitened
+  cross-covariance Y1^T Y2 / (n - 1) of the whitened scores (`_whitened_scores`), at most
+  n x n, instead of C1^{-1/2} S12 C2^{-1/2}, d1 x d2; the same weights (up to the signs of
+  components) in O(n^2 (d1 + d2) + n^3) flops instead of O(n (d1 + d2)^2 + d1^3 + d2^3)."""
+  n = views[0].shape[0]
+  means = [jnp.mean(v, axis=0) for v in views]
+  centred = [v - mean for v, mean in zip(views, means)]
+  (y1, apply_w1), (y2, apply_w2) = (_whitened_scores(x, r, c, rcond)
+                                    for x, r, c in zip(centred, ridges, shrinkages))
+  u, _, vt = jnp.linalg.svd(y1.T @ y2 / (n - 1), full_matrices=False)
+  return _finish_from_scores(means, centred, (apply_w1(u[:, :k]), apply_w2(vt[:k].T)), ridges)
+
+
 def fit_cca(x1_NxD, x2_NxE, k: int | None = None, r1: float = 0.0, r2: float = 0.0,
             rcond: float = objectives.DEFAULT_RCOND, *,
             shrinkage: float | Sequence[float] = 0.0) -> LinearCCAParams:
@@ -321,10 +399,12 @@ def fit_cca(x1_NxD, x2_NxE, k: int | None = None, r1: float = 0.0, r2: float = 0
   tau). As (1 - c) S + c I = (1 - c) (S + c / (1 - c) I), shrinkage c < 1 finds the directions
   of ridge r = c / (1 - c), with weights scaled by 1 / sqrt(1 - c). Pseudo-inverse square
   roots (`rcond`) handle rank-deficient views when r = c = 0. See `LinearCCAParams` for what
-  `correlations` holds on this path; all-NaN rows are missing samples (module docstring).
+  `correlations` holds on this path; all-NaN rows are missing samples, and views wider than
+  the sample are fitted in the sample space (module docstring).
   """
   (x1, x2), ridges, shrinkages, k = _prepare([x1_NxD, x2_NxE], [r1, r2], shrinkage, k)
-  return _run(_fit_cca, (x1, x2), ridges, shrinkages, k=k, rcond=rcond)
+  return _run(_fit_cca, (x1, x2), ridges, shrinkages, k=k, rcond=rcond,
+              sample_space_fit=_fit_cca_in_sample_space)
 
 
 @functools.partial(jax.jit, static_argnames=('k', 'chunk_rows', 'missing'))
@@ -390,7 +470,17 @@ def fit_pls(x1_NxD, x2_NxE, k: int | None = None, mode: str = 'svd') -> LinearCC
   if mode not in ('svd', 'canonical'):
     raise ValueError(f"mode must be 'svd' or 'canonical', got {mode!r}")
   views, _, _, k = _prepare([x1_NxD, x2_NxE], [0.0, 0.0], 0.0, k)
-  return _run(_fit_pls_svd if mode == 'svd' else _fit_pls_canonical, views, k=k)
+  if mode == 'canonical':
+    return _run(_fit_pls_canonical, views, k=k)
+  return _run(_fit_pls_svd, views, k=k, sample_space_fit=_fit_pls_svd_in_sample_space)
+
+
+def _fit_pls_svd_in_sample_space(views, *, k):
+  """PLS-SVD for views wider than the sample: `_fit_cca_in_sample_space` at shrinkage 1, where
+  W_i = V_i and the SVD is that of V1^T S12 V2 (S12 = V1 (V1^T S12 V2) V2^T)."""
+  zero, one = jnp.zeros((), views[0].dtype), jnp.ones((), views[0].dtype)
+  return _fit_cca_in_sample_space(views, (zero, zero), (one, one), k=k,
+                                  rcond=objectives.DEFAULT_RCOND)
 
 
 # ------------------------------------------------------------------------- MCCA and GCCA

@@ -554,3 +554,49 @@ def test_missing_views_chunked_sharded_and_gcca_match_reference():
                                    blocks[i][i] @ np.asarray(pls.weights[i]), rtol=1e-10)
     assert_weights(linear.fit_gcca(small, 2, ridges),
                    gep_weights(blocks, 2, ridges, shrinkages, regularised_diagonal=False))
+
+
+@pytest.mark.parametrize('widths', [(70, 50), (70, 20), (20, 70)])
+def test_views_wider_than_the_sample_are_fitted_in_the_sample_space(widths):
+  n = 40
+  x1, x2 = data.simulate(n, list(widths), [0.9, 0.6], within_view_correlation=0.3,
+                         seed=3).views
+  blocks = reference.covariance_blocks([x1, x2], [0, 0])
+  paths = ([0.0, 0.0], [0.2, 0.4]), ([0.1, 0.3], [0.0, 0.0]), ([0.05, 0.0], [0.3, 1.0])
+  with jax.enable_x64(True):
+    compiled = linear._fit_cca_in_sample_space._cache_size()  # pylint: disable=protected-access
+    for ridges, shrinkages in paths:
+      params = linear.fit_cca(x1, x2, 3, *ridges, shrinkage=shrinkages)
+      assert_weights(params, gep_weights(blocks, 3, ridges, shrinkages), rtol=1e-8)
+      weights = [np.asarray(w) for w in params.weights]
+      for i, w in enumerate(weights):
+        np.testing.assert_allclose(params.feature_covariances[i], blocks[i][i] @ w,
+                                   rtol=1e-9, atol=1e-12)
+      np.testing.assert_allclose(params.variate_covariance[0, 1],
+                                 weights[0].T @ blocks[0][1] @ weights[1], atol=1e-12)
+      if ridges == [0.0, 0.0]:
+        np.testing.assert_allclose(params.correlations,
+                                   average_correlation(linear.transform(params, x1, x2)),
+                                   rtol=1e-10)
+    assert_weights(linear.fit_pls(x1, x2, 3), gep_weights(blocks, 3, [0, 0], [1.0, 1.0]),
+                   rtol=1e-8)
+    # CCA without ridge: the centred rows span n - 1 < d_1 + d_2 dimensions, so the leading
+    # correlations are 1, as the covariance path finds.
+    np.testing.assert_allclose(linear.fit_cca(x1, x2, 3).correlations, 1.0, rtol=1e-9)
+    # One compilation for the whole path, PLS and plain CCA included (penalties are traced).
+    assert linear._fit_cca_in_sample_space._cache_size() == compiled + 1  # pylint: disable=protected-access
+  # float32, crossjax's default, against the float64 reference.
+  params = linear.fit_cca(x1, x2, 3, 0.1, 0.3)
+  assert params.weights[0].dtype == jnp.float32
+  assert_weights(params, gep_weights(blocks, 3, [0.1, 0.3], [0.0, 0.0]), rtol=2e-3)
+
+
+@pytest.mark.slow
+def test_wide_views_with_missing_rows_take_the_pairwise_covariance_path():
+  x1, x2 = planted_missing(data.simulate(40, [60, 30], [0.9, 0.6], seed=4).views, seed=5)
+  means, blocks = pairwise_blocks([x1, x2])
+  with jax.enable_x64(True):
+    params = linear.fit_cca(x1, x2, 3, 0.1, 0.0, shrinkage=(0.0, 0.2))
+  assert_weights(params, gep_weights(blocks, 3, [0.1, 0.0], [0.0, 0.2]))
+  for ours, mean in zip(params.means, means):
+    np.testing.assert_allclose(ours, mean, rtol=1e-12)
