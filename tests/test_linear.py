@@ -591,6 +591,23 @@ def test_views_wider_than_the_sample_are_fitted_in_the_sample_space(widths):
   assert_weights(params, gep_weights(blocks, 3, [0.1, 0.3], [0.0, 0.0]), rtol=2e-3)
 
 
+def test_mcca_and_gcca_of_views_wider_than_the_sample():
+  views = data.simulate(40, [70, 50, 20], [0.9, 0.6], within_view_correlation=0.3,
+                        seed=6).views
+  blocks = reference.covariance_blocks(views, [0, 0, 0])
+  ridges, shrinkages = [0.1, 0.0, 0.05], [0.2, 0.5, 0.0]
+  with jax.enable_x64(True):
+    for fit, diagonal in ((linear.fit_mcca, True), (linear.fit_gcca, False)):
+      params = fit(views, 2, ridges, shrinkage=shrinkages)
+      assert_weights(params, gep_weights(blocks, 2, ridges, shrinkages, diagonal), rtol=1e-8)
+      np.testing.assert_allclose(params.correlations,
+                                 average_correlation(linear.transform(params, *views)),
+                                 rtol=1e-9)
+    sample_space = (linear._fit_mcca_in_sample_space,  # pylint: disable=protected-access
+                    linear._fit_gcca_in_sample_space)  # pylint: disable=protected-access
+    assert all(fit._cache_size() >= 1 for fit in sample_space)
+
+
 @pytest.mark.slow
 def test_wide_views_with_missing_rows_take_the_pairwise_covariance_path():
   x1, x2 = planted_missing(data.simulate(40, [60, 30], [0.9, 0.6], seed=4).views, seed=5)
