@@ -311,11 +311,18 @@ def _canonical_bases(x1, x2, r1, r2, rcond):
   of V = X2w M is the c-th pair of canonical variates, the columns after them span the rest of
   each (whitened) view and the dropped directions come last. U^T V / (n - 1) = L^T T M is
   diagonal (the correlations), and U^T U / (n - 1) = I for r = 0.
+  A view wider than the sample (D > n) is whitened in the sample space instead
+  (`linear._whitened_scores`): its whitened rows X C^{-1/2} = Y V^T span the same subspace of
+  R^n as the n columns of Y, so U is (n, n) with the same statistics, and each permutation
+  costs an (n, n) x (n, E) product instead of (n, D) x (n, E).
   """
   n = x1.shape[0]
 
   def whiten(x, r):
     centred = objectives.centre(x)
+    if centred.shape[1] > n:
+      view = linear._whitened_scores(centred, r, 0.0, rcond)  # pylint: disable=protected-access
+      return view.scores, jnp.diag(view.regularised) > 0
     sigma = centred.T @ centred / (n - 1)
     values, vectors = jnp.linalg.eigh(sigma + r * jnp.eye(sigma.shape[0], dtype=sigma.dtype))
     values, vectors = values[::-1], vectors[:, ::-1]

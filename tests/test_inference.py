@@ -149,6 +149,26 @@ def test_stepdown_matches_numpy_reference(r1, r2):
     np.testing.assert_allclose(null, expected[1:], rtol=2e-3, atol=1e-6)
 
 
+@pytest.mark.parametrize('widths', [(45, 20), (45, 40)])
+def test_stepdown_of_views_wider_than_the_sample_matches_numpy_reference(widths):
+  n = 30
+  x1, x2 = data.simulate(n, list(widths), [0.9, 0.5], within_view_correlation=0.3,
+                         seed=4).views
+  drawn = np.stack([np.random.default_rng(b).permutation(n) for b in range(20)])
+  rho, expected = stepdown_reference(x1, x2, np.concatenate([np.arange(n)[None], drawn]), 3,
+                                     0.3, 0.05)
+  with jax.enable_x64(True):
+    result = inference.permutation_test(x1, x2, 3, r1=0.3, r2=0.05, permutations=drawn)
+    with pytest.raises(ValueError, match='some canonical correlations are 1 whatever'):
+      inference.permutation_test(x1, x2, 3, permutations=drawn)  # r = 0: no power
+  np.testing.assert_allclose(result.correlations, rho[:3], rtol=1e-10)
+  np.testing.assert_allclose(result.statistics, expected[0], rtol=1e-9)
+  np.testing.assert_allclose(result.null_distribution, expected[1:], rtol=1e-9)
+  # A wide view's canonical basis has n columns (the sample space), a narrow one's d.
+  u, v, *_ = inference._canonical_bases(x1, x2, 0.3, 0.05, 1e-5)  # pylint: disable=protected-access
+  assert u.shape == (n, n) and v.shape == (n, min(n, widths[1]))
+
+
 @pytest.mark.slow
 def test_permuted_products_on_both_paths_from_any_thread():
   """The permuted products on a CPU (NumPy's BLAS) and elsewhere (XLA's, run here on a CPU)
