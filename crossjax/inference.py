@@ -700,6 +700,60 @@ def _bootstrap_chunk(centred, reference, resamples_BxN, r1, r2, *, d, k, rcond):
   return jax.vmap(one)(resamples_BxN)
 
 
+def _bootstrap_reference_in_sample_space(x1, x2, weights):
+  """`_bootstrap_reference` for views wider than the sample: the original variates X_i W_i
+  and their variances stand for the (D + E)^2 covariance of the data."""
+  centred = jnp.concatenate([objectives.centre(x1), objectives.centre(x2)], axis=1)
+  n, d = x1.shape
+  variates = (centred[:, :d] @ weights[0], centred[:, d:] @ weights[1])
+  variances = tuple(jnp.sum(z * z, axis=0) / (n - 1) for z in variates)
+  varying = jnp.concatenate([jnp.any(x1 != x1[:1], axis=0), jnp.any(x2 != x2[:1], axis=0)])
+  finite = objectives.all_finite(x1), objectives.all_finite(x2)
+  return centred, (variates, variances, varying), finite
+
+
+@functools.partial(jax.jit, static_argnames=('d', 'k', 'rcond'))
+def _bootstrap_chunk_in_sample_space(centred, reference, resamples_BxN, r1, r2, *, d, k, rcond):
+  """`_bootstrap_chunk` for views wider than the sample (D or E > n). A resample's covariance
+  is Z^T Z / (n - 1), Z = diag(sqrt(counts)) (X - mean_b) (n x (D + E); rows not drawn are
+  zero), so each view is whitened in the sample space (`linear._whitened_scores`) and every
+  covariance product goes through Z: n (D + E) k flops instead of a D x D block.
+
+  Resamples run one after another (`lax.map`), not vmapped: on XLA:CPU (jaxlib 0.10.2, 2
+  cores) a batched eigh beside other work in the same computation can deadlock (every thread
+  idle, the result never ready): a jitted vmap of two independent eighs of 60 x 60 over 50
+  resamples hung within 250 of 400 calls, and this function vmapped within 30 calls, while the
+  unbatched decompositions ran 1000 fits without a hang."""
+  n = centred.shape[0]
+  variates, var_orig, varying = reference
+
+  def one(rows):
+    counts = jnp.zeros(n, centred.dtype).at[rows].add(1.0)
+    z = (centred - counts @ centred / n) * jnp.sqrt(counts)[:, None]
+    z1, z2 = z[:, :d], z[:, d:]
+    first, second = (linear._whitened_scores(v, r, 0.0, rcond)  # pylint: disable=protected-access
+                     for v, r in ((z1, r1), (z2, r2)))
+    left, rho, right = jnp.linalg.svd(first.scores.T @ second.scores / (n - 1),
+                                      full_matrices=False)
+    a, b = first.apply(left[:, :k]), second.apply(right[:k].T)
+    similarity = 0.0
+    for weights, view, original, variance in ((a, centred[:, :d], variates[0], var_orig[0]),
+                                               (b, centred[:, d:], variates[1], var_orig[1])):
+      projected = view @ weights  # the resampled weights' variates on the original data
+      similarity += 0.5 * _correlation(original.T @ projected / (n - 1), variance,
+                                       jnp.sum(projected * projected, axis=0) / (n - 1))
+    var = jnp.where(varying, jnp.sum(z * z, axis=0) / (n - 1), 0.0)
+    za, zb = z1 @ a, z2 @ b
+    var_a, var_b = jnp.sum(za * za, axis=0) / (n - 1), jnp.sum(zb * zb, axis=0) / (n - 1)
+    own = (_correlation(z1.T @ za / (n - 1), var[:d], var_a),
+           _correlation(z2.T @ zb / (n - 1), var[d:], var_b))
+    cross = (_correlation(z1.T @ zb / (n - 1), var[:d], var_b),
+             _correlation(z2.T @ za / (n - 1), var[d:], var_a))
+    return rho[:k], similarity, own, cross
+
+  return jax.lax.map(one, resamples_BxN)
+
+
 @functools.partial(jax.jit, static_argnames='n')
 def _draw_resamples(key_words, positions, n):
   """n row indices in 0..n-1 per position: `_random_words` modulo n (bias below n / 2^32)."""
@@ -739,7 +793,8 @@ def bootstrap(x1_NxD, x2_NxE, k: int | None = None, num_resamples: int = 1000,
   is that of its matched component, so it can exceed the c-th largest.
 
   Resamples run in chunks of one jitted, vmapped refit (`chunk`, default: what fits in
-  CHUNK_BYTES); the matching runs on the host.
+  CHUNK_BYTES); the matching runs on the host. Views wider than the sample are refitted in the
+  sample space (`_bootstrap_chunk_in_sample_space`).
   """
   x1, x2, n, k = _prepare_two(x1_NxD, x2_NxE, k, r1, r2)
   if not 0.0 < confidence < 1.0:
@@ -757,17 +812,23 @@ def bootstrap(x1_NxD, x2_NxE, k: int | None = None, num_resamples: int = 1000,
   params = linear.fit_cca(x1, x2, k, r1=r1, r2=r2, rcond=rcond)
   structure = _structure(params, (x1, x2))
   # NaN rows are missing views for fit_cca; the bootstrap needs complete data.
-  centred, reference, finite = _bootstrap_reference(x1, x2, params.weights)
+  wide = max(x1.shape[1], x2.shape[1]) > n
+  centred, reference, finite = (_bootstrap_reference_in_sample_space if wide
+                                else _bootstrap_reference)(x1, x2, params.weights)
   objectives.raise_if_not_finite(finite, [x1, x2])
   width = centred.shape[1]
-  size = _chunk_size(chunk, num_resamples, x1.dtype.itemsize * (2 * n * width + 4 * width**2))
+  # Per resample: the weighted rows and products, and (wide) two n x n Gram matrices or
+  # (narrow) the (D + E)^2 covariance and its whitened blocks.
+  size = _chunk_size(chunk, num_resamples, x1.dtype.itemsize * (
+      3 * n * width + 4 * n * n if wide else 2 * n * width + 4 * width**2))
+  refit = _bootstrap_chunk_in_sample_space if wide else _bootstrap_chunk
   key_words = _key_words(seed)
   rho, matrices = [], []
   for start in range(0, num_resamples, size):
     positions = np.minimum(np.arange(start, start + size), num_resamples - 1)
     rows = (_draw_resamples(key_words, positions.astype(np.uint32), n) if resamples is None
             else resamples[positions].astype(np.int32))
-    chunk_rho, similarity, own, cross = jax.device_get(_bootstrap_chunk(
+    chunk_rho, similarity, own, cross = jax.device_get(refit(
         centred, reference, rows, jnp.asarray(r1, x1.dtype), jnp.asarray(r2, x1.dtype),
         d=x1.shape[1], k=k, rcond=rcond))
     keep = min(size, num_resamples - start)  # the last chunk is padded

@@ -407,6 +407,49 @@ def test_bootstrap_matches_numpy_loop_and_covers_the_truth():
     assert np.mean((ci[0] <= truth) & (truth <= ci[1])) >= 0.8
 
 
+def ridge_cca_reference(x1, x2, k, r1, r2):
+  """Ridge CCA (float64): the SVD of W1 S12 W2, W_i = (S_ii + r_i I)^{-1/2} (scipy's sqrtm)."""
+  y, x = x1 - x1.mean(axis=0), x2 - x2.mean(axis=0)
+  n = len(y)
+
+  def inverse_sqrt(a, r):
+    return np.real(scipy.linalg.inv(scipy.linalg.sqrtm(a.T @ a / (n - 1)
+                                                       + r * np.eye(a.shape[1]))))
+
+  w1, w2 = inverse_sqrt(y, r1), inverse_sqrt(x, r2)
+  left, rho, right_t = np.linalg.svd(w1 @ y.T @ x @ w2 / (n - 1))
+  return rho[:k], w1 @ left[:, :k], w2 @ right_t[:k].T
+
+
+def test_bootstrap_of_views_wider_than_the_sample_matches_numpy_loop():
+  n, k, r1, r2 = 30, 2, 0.3, 0.05
+  x1, x2 = data.simulate(n, (45, 20), (0.9, 0.5), within_view_correlation=0.3, seed=11).views
+  resamples = np.random.default_rng(2).integers(0, n, size=(12, n))
+  with jax.enable_x64(True):
+    result = inference.bootstrap(x1, x2, k, r1=r1, r2=r2, resamples=resamples, chunk=5)
+    fitted = np.asarray(linear.fit_cca(x1, x2, k, r1, r2).weights[0])
+  assert inference._bootstrap_chunk_in_sample_space._cache_size() >= 1  # pylint: disable=protected-access
+  _, w1, w2 = ridge_cca_reference(x1, x2, k, r1, r2)
+  signs = np.sign(np.sum(w1 * fitted, axis=0))
+  y, x = x1 - x1.mean(axis=0), x2 - x2.mean(axis=0)
+  rhos, loads = [], []
+  for rows in resamples:  # as bootstrap_reference, for ridge CCA
+    b1, b2 = x1[rows], x2[rows]
+    rho, a, b = ridge_cca_reference(b1, b2, k, r1, r2)
+    similarity = 0.5 * (corr_columns(y @ w1 * signs, y @ a) + corr_columns(x @ w2 * signs, x @ b))
+    _, order = scipy.optimize.linear_sum_assignment(-np.abs(similarity))
+    flip = np.sign(similarity[np.arange(k), order])
+    a, b = a[:, order] * flip, b[:, order] * flip
+    rhos.append(rho[order])
+    loads.append([corr_columns(b1, b1 @ a), corr_columns(b2, b2 @ b),
+                  corr_columns(b1, b2 @ b), corr_columns(b2, b1 @ a)])
+  np.testing.assert_allclose(result.replicates, np.array(rhos), rtol=1e-9)
+  got = [*result.loadings_ci, *result.cross_loadings_ci]
+  for i in range(4):
+    expected = np.quantile(np.stack([r[i] for r in loads]), [0.025, 0.975], axis=0)
+    np.testing.assert_allclose(got[i], expected, rtol=1e-8, atol=1e-11)
+
+
 def test_bad_input():
   x1, x2 = views_with_dropped_directions(dtype=np.float32)
   with pytest.raises(ValueError, match='one label per sample'):
