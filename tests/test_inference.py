@@ -349,19 +349,19 @@ def test_loadings_cross_loadings_and_redundancy_match_corrcoef():
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
 
 
-def bootstrap_reference(x1, x2, k, resamples, signs):
-  """Per resample (a naive loop, float64): CCA of the resampled rows; similarity of each
-  original and resampled component = correlation of their variates on the original data,
+def bootstrap_reference(x1, x2, k, resamples, signs, fit=cca_reference):
+  """Per resample (a naive loop, float64): CCA (`fit`) of the resampled rows; similarity of
+  each original and resampled component = correlation of their variates on the original data,
   averaged over views; Hungarian matching on |similarity|; sign of the matched similarity;
   loadings and cross-loadings by np.corrcoef on the resample. `signs` orient the original
   weights as the code under test does."""
-  _, w1, w2 = cca_reference(x1, x2, k)
+  _, w1, w2 = fit(x1, x2, k)
   w1, w2 = w1 * signs, w2 * signs
   y, x = x1 - x1.mean(axis=0), x2 - x2.mean(axis=0)
   rhos, loads = [], []
   for rows in resamples:
     b1, b2 = x1[rows], x2[rows]
-    rho, a, b = cca_reference(b1, b2, k)
+    rho, a, b = fit(b1, b2, k)
     similarity = 0.5 * (corr_columns(y @ w1, y @ a) + corr_columns(x @ w2, x @ b))
     _, order = scipy.optimize.linear_sum_assignment(-np.abs(similarity))
     flip = np.sign(similarity[np.arange(k), order])
@@ -428,22 +428,15 @@ def test_bootstrap_of_views_wider_than_the_sample_matches_numpy_loop():
   with jax.enable_x64(True):
     result = inference.bootstrap(x1, x2, k, r1=r1, r2=r2, resamples=resamples, chunk=5)
     fitted = np.asarray(linear.fit_cca(x1, x2, k, r1, r2).weights[0])
-  assert inference._bootstrap_chunk_in_sample_space._cache_size() >= 1  # pylint: disable=protected-access
-  _, w1, w2 = ridge_cca_reference(x1, x2, k, r1, r2)
-  signs = np.sign(np.sum(w1 * fitted, axis=0))
-  y, x = x1 - x1.mean(axis=0), x2 - x2.mean(axis=0)
-  rhos, loads = [], []
-  for rows in resamples:  # as bootstrap_reference, for ridge CCA
-    b1, b2 = x1[rows], x2[rows]
-    rho, a, b = ridge_cca_reference(b1, b2, k, r1, r2)
-    similarity = 0.5 * (corr_columns(y @ w1 * signs, y @ a) + corr_columns(x @ w2 * signs, x @ b))
-    _, order = scipy.optimize.linear_sum_assignment(-np.abs(similarity))
-    flip = np.sign(similarity[np.arange(k), order])
-    a, b = a[:, order] * flip, b[:, order] * flip
-    rhos.append(rho[order])
-    loads.append([corr_columns(b1, b1 @ a), corr_columns(b2, b2 @ b),
-                  corr_columns(b1, b2 @ b), corr_columns(b2, b1 @ a)])
-  np.testing.assert_allclose(result.replicates, np.array(rhos), rtol=1e-9)
+  refit = inference._bootstrap_chunk_in_sample_space  # pylint: disable=protected-access
+  assert refit._cache_size() >= 1
+
+  def ridge(a, b, k):
+    return ridge_cca_reference(a, b, k, r1, r2)
+
+  signs = np.sign(np.sum(ridge(x1, x2, k)[1] * fitted, axis=0))
+  rhos, loads = bootstrap_reference(x1, x2, k, resamples, signs, fit=ridge)
+  np.testing.assert_allclose(result.replicates, rhos, rtol=1e-9)
   got = [*result.loadings_ci, *result.cross_loadings_ci]
   for i in range(4):
     expected = np.quantile(np.stack([r[i] for r in loads]), [0.025, 0.975], axis=0)

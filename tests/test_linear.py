@@ -584,7 +584,8 @@ def test_views_wider_than_the_sample_are_fitted_in_the_sample_space(widths):
     # correlations are 1, as the covariance path finds.
     np.testing.assert_allclose(linear.fit_cca(x1, x2, 3).correlations, 1.0, rtol=1e-9)
     # One compilation for the whole path, PLS and plain CCA included (penalties are traced).
-    assert linear._fit_cca_in_sample_space._cache_size() == compiled + 1  # pylint: disable=protected-access
+    sample_space = linear._fit_cca_in_sample_space  # pylint: disable=protected-access
+    assert sample_space._cache_size() == compiled + 1
   # float32, crossjax's default, against the float64 reference.
   params = linear.fit_cca(x1, x2, 3, 0.1, 0.3)
   assert params.weights[0].dtype == jnp.float32
