@@ -17,7 +17,8 @@ it compiles once per shape and dtype (ridges and shrinkages are traced: a grid s
 does not recompile), and it accepts arrays sharded over the sample axis (XLA reduces the
 covariances across devices). Every fit is computed from the means and covariance blocks (one
 pass over the data): the weights, the correlations and what `predict` needs (PLS-SVD, which
-needs no S_ii for its weights, takes a second pass for S_ii W_i instead of computing S_ii).
+needs no S_ii for its weights, takes a second pass for S_ii W_i instead of computing S_ii;
+views wider than the sample are worked on whole, below).
 `crossjax.estimators` wraps them for scikit-learn (`Pipeline`, `GridSearchCV`).
 
 Missing views (cca_zoo issue #14). A row that is NaN in every feature of a view is that
