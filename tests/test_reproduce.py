@@ -2,10 +2,12 @@
 
 import importlib
 import json
+import subprocess
 
 import pytest
 
 from crossjax import families
+from crossjax.train import writer
 from experiments import reproduce
 
 PROVENANCE = {'commit': 'abc1234', 'cpu_count': 2, 'device_kind': 'cpu'}
@@ -84,3 +86,21 @@ def test_benchmark_baselines_are_timed_in_alternation():
   assert ''.join(calls) == 'ab' + 'ab' * 3  # the first calls, then rounds of both
   assert [len(t['times_s']) for t in timings.values()] == [3, 3]
   assert all(t['median_s'] == sorted(t['times_s'])[1] for t in timings.values())
+
+
+@pytest.mark.parametrize('changed, commit', [
+    ('', 'abc1234'),
+    (' M BENCHMARKS.md\n M results/dcca_mnist/results.json', 'abc1234'),
+    (' M RESULTS.md\n M crossjax/linear.py', 'abc1234+dirty'),
+    ('M  experiments/reproduce.py', 'abc1234+dirty')])
+def test_provenance_marks_changed_code_dirty_but_not_changed_records(changed, commit,
+                                                                     monkeypatch):
+  def git(args, **_):
+    out = 'abc1234' if args[1] == 'rev-parse' else changed
+    return subprocess.CompletedProcess(args, 0, stdout=out + '\n', stderr='')
+
+  monkeypatch.delenv('CROSSJAX_COMMIT', raising=False)
+  monkeypatch.setattr(subprocess, 'run', git)
+  found = writer.provenance()
+  assert found['commit'] == commit
+  assert found['uncommitted_files'] == [line.split()[1] for line in changed.splitlines()]
