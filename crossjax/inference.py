@@ -697,7 +697,7 @@ def _bootstrap_chunk(centred, reference, resamples_BxN, r1, r2, *, d, k, rcond):
     cross = (_correlation(s12 @ b, var[:d], var_b), _correlation(s12.T @ a, var[d:], var_a))
     return rho[:k], similarity, own, cross
 
-  return jax.vmap(one)(resamples_BxN)
+  return jax.lax.map(one, resamples_BxN)
 
 
 def _bootstrap_reference_in_sample_space(x1, x2, weights):
@@ -717,13 +717,7 @@ def _bootstrap_chunk_in_sample_space(centred, reference, resamples_BxN, r1, r2, 
   """`_bootstrap_chunk` for views wider than the sample (D or E > n). A resample's covariance
   is Z^T Z / (n - 1), Z = diag(sqrt(counts)) (X - mean_b) (n x (D + E); rows not drawn are
   zero), so each view is whitened in the sample space (`linear._whitened_scores`) and every
-  covariance product goes through Z: n (D + E) k flops instead of a D x D block.
-
-  Resamples run one after another (`lax.map`), not vmapped: on XLA:CPU (jaxlib 0.10.2, 2
-  cores) a batched eigh beside other work in the same computation can deadlock (every thread
-  idle, the result never ready): a jitted vmap of two independent eighs of 60 x 60 over 50
-  resamples hung within 250 of 400 calls, and this function vmapped within 30 calls, while the
-  unbatched decompositions ran 1000 fits without a hang."""
+  covariance product goes through Z: n (D + E) k flops instead of a D x D block."""
   n = centred.shape[0]
   variates, var_orig, varying = reference
 
@@ -792,8 +786,14 @@ def bootstrap(x1_NxD, x2_NxE, k: int | None = None, num_resamples: int = 1000,
   method; no bias correction: BCa is left out). The correlation of component c in a resample
   is that of its matched component, so it can exceed the c-th largest.
 
-  Resamples run in chunks of one jitted, vmapped refit (`chunk`, default: what fits in
-  CHUNK_BYTES); the matching runs on the host. Views wider than the sample are refitted in the
+  Resamples run in chunks of one jitted refit (`chunk`, default: what fits in CHUNK_BYTES),
+  the resamples of a chunk one after another (`lax.map`), not vmapped: on XLA:CPU (jaxlib
+  0.10.2, 2 cores) batched decompositions beside other work in one computation can deadlock,
+  every thread idle and the result never ready. A jitted vmap of two independent eighs of
+  60 x 60 over 50 resamples hung within 250 of 400 calls; the vmapped refits hung at 2000 x
+  (50, 40) in 2 of 2 runs of 200 resamples, and at 60 x (120, 90) in the sample space within
+  30 calls, while the unbatched decompositions ran 1000 fits without a hang; one after another,
+  200 resamples of 2000 x (50, 40) take 0.34 s. The matching runs on the host. Views wider than the sample are refitted in the
   sample space (`_bootstrap_chunk_in_sample_space`).
   """
   x1, x2, n, k = _prepare_two(x1_NxD, x2_NxE, k, r1, r2)

@@ -1,6 +1,9 @@
 """Permutation tests, bootstrap intervals, loadings and redundancy against float64 NumPy
 references (naive loops written here), calibration under the null and bad input."""
 
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -441,6 +444,27 @@ def test_bootstrap_of_views_wider_than_the_sample_matches_numpy_loop():
   for i in range(4):
     expected = np.quantile(np.stack([r[i] for r in loads]), [0.025, 0.975], axis=0)
     np.testing.assert_allclose(got[i], expected, rtol=1e-8, atol=1e-11)
+
+
+HANGING_BOOTSTRAP = """
+import jax
+jax.config.update('jax_enable_x64', True)
+from crossjax import data, inference, runtime
+runtime.limit_lapack_threads()
+x1, x2 = data.simulate(2000, (50, 40), (0.9, 0.6), seed=0).views
+for seed in range(3):
+  inference.bootstrap(x1, x2, k=2, num_resamples=200, seed=seed)
+print('finished')
+"""
+
+
+@pytest.mark.slow
+def test_bootstrap_of_2000_rows_finishes():
+  """The vmapped refits deadlocked XLA:CPU here in 2 of 2 runs (see `bootstrap`); a hang
+  fails the test at the subprocess's timeout instead of stalling the suite."""
+  done = subprocess.run([sys.executable, '-c', HANGING_BOOTSTRAP], capture_output=True,
+                        text=True, timeout=180, check=True)
+  assert 'finished' in done.stdout
 
 
 def test_bad_input():
