@@ -793,8 +793,8 @@ def bootstrap(x1_NxD, x2_NxE, k: int | None = None, num_resamples: int = 1000,
   60 x 60 over 50 resamples hung within 250 of 400 calls; the vmapped refits hung at 2000 x
   (50, 40) in 2 of 2 runs of 200 resamples, and at 60 x (120, 90) in the sample space within
   30 calls, while the unbatched decompositions ran 1000 fits without a hang; one after another,
-  200 resamples of 2000 x (50, 40) take 0.34 s. The matching runs on the host. Views wider than the sample are refitted in the
-  sample space (`_bootstrap_chunk_in_sample_space`).
+  200 resamples of 2000 x (50, 40) take 0.34 s. The matching runs on the host. Views wider
+  than the sample are refitted in the sample space (`_bootstrap_chunk_in_sample_space`).
   """
   x1, x2, n, k = _prepare_two(x1_NxD, x2_NxE, k, r1, r2)
   if not 0.0 < confidence < 1.0:
