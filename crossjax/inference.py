@@ -650,18 +650,23 @@ class BootstrapResult(NamedTuple):
   confidence: float
 
 
-@jax.jit
-def _bootstrap_reference(x1, x2, weights):
+@functools.partial(jax.jit, static_argnames='wide')
+def _bootstrap_reference(x1, x2, weights, wide: bool):
   """The centred views side by side (n, D + E); what the refits compare with: the joint
-  covariance of the data, the original weights, their variates' variances and which
-  variables vary; whether each view is finite."""
+  covariance of the data and the original weights (or, for views wider than the sample, the
+  original variates X_i W_i in their stead), their variates' variances and which variables
+  vary; whether each view is finite."""
   centred = jnp.concatenate([objectives.centre(x1), objectives.centre(x2)], axis=1)
-  sigma = centred.T @ centred / (x1.shape[0] - 1)
-  d = x1.shape[1]
-  variances = tuple(jnp.sum(w * (s @ w), axis=0)
-                    for w, s in zip(weights, (sigma[:d, :d], sigma[d:, d:])))
+  n, d = x1.shape
   varying = jnp.concatenate([jnp.any(x1 != x1[:1], axis=0), jnp.any(x2 != x2[:1], axis=0)])
   finite = objectives.all_finite(x1), objectives.all_finite(x2)
+  if wide:
+    variates = (centred[:, :d] @ weights[0], centred[:, d:] @ weights[1])
+    variances = tuple(jnp.sum(z * z, axis=0) / (n - 1) for z in variates)
+    return centred, (variates, variances, varying), finite
+  sigma = centred.T @ centred / (n - 1)
+  variances = tuple(jnp.sum(w * (s @ w), axis=0)
+                    for w, s in zip(weights, (sigma[:d, :d], sigma[d:, d:])))
   return centred, (sigma, weights, variances, varying), finite
 
 
@@ -698,18 +703,6 @@ def _bootstrap_chunk(centred, reference, resamples_BxN, r1, r2, *, d, k, rcond):
     return rho[:k], similarity, own, cross
 
   return jax.lax.map(one, resamples_BxN)
-
-
-def _bootstrap_reference_in_sample_space(x1, x2, weights):
-  """`_bootstrap_reference` for views wider than the sample: the original variates X_i W_i
-  and their variances stand for the (D + E)^2 covariance of the data."""
-  centred = jnp.concatenate([objectives.centre(x1), objectives.centre(x2)], axis=1)
-  n, d = x1.shape
-  variates = (centred[:, :d] @ weights[0], centred[:, d:] @ weights[1])
-  variances = tuple(jnp.sum(z * z, axis=0) / (n - 1) for z in variates)
-  varying = jnp.concatenate([jnp.any(x1 != x1[:1], axis=0), jnp.any(x2 != x2[:1], axis=0)])
-  finite = objectives.all_finite(x1), objectives.all_finite(x2)
-  return centred, (variates, variances, varying), finite
 
 
 @functools.partial(jax.jit, static_argnames=('d', 'k', 'rcond'))
@@ -813,8 +806,7 @@ def bootstrap(x1_NxD, x2_NxE, k: int | None = None, num_resamples: int = 1000,
   structure = _structure(params, (x1, x2))
   # NaN rows are missing views for fit_cca; the bootstrap needs complete data.
   wide = max(x1.shape[1], x2.shape[1]) > n
-  centred, reference, finite = (_bootstrap_reference_in_sample_space if wide
-                                else _bootstrap_reference)(x1, x2, params.weights)
+  centred, reference, finite = _bootstrap_reference(x1, x2, params.weights, wide)
   objectives.raise_if_not_finite(finite, [x1, x2])
   width = centred.shape[1]
   # Per resample: the weighted rows and products, and (wide) two n x n Gram matrices or
